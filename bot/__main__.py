@@ -1,0 +1,5 @@
+"""`python -m bot` is the `bot` command."""
+
+from .cli import main
+
+main()

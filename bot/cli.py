@@ -1,0 +1,138 @@
+"""The `bot` command: each subcommand is a thin wrapper over one library function.
+
+    bot ingest [PATH ...]          index notes (incremental)
+    bot ask "QUESTION" [--json]     answer from the notes
+    bot eval --beir DIR             measure retrieval and quoting on a BEIR dataset
+    bot settings [--markdown]       every setting, its variable and default
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .settings import Settings
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "bm25s", "transformers"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Ask questions of your research notes; answers quote the notes verbatim, with citations.
+
+    Configuration comes from BOT_* environment variables and a .env file
+    (`bot settings` lists them).
+    """
+    _setup_logging(verbose, quiet)
+    ctx.ensure_object(dict)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--rebuild", is_flag=True, help="Drop the index and build it again from scratch.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def ingest(paths: tuple[Path, ...], rebuild: bool, as_json: bool, no_progress: bool) -> None:
+    """Index notes: folders or files (.md, .txt, seed pages, .jsonl).
+
+    Without PATHS, the folders in BOT_NOTES_DIR. Only changed notes are
+    re-embedded; notes whose files are gone from the given paths are removed.
+    Notes from other paths are left alone.
+    """
+    from .embeddings import Embedder, EmbeddingModelError
+    from .ingest import ingest as run_ingest
+    from .store import Store, StoreError
+
+    settings = Settings()
+    try:
+        embedder = Embedder.load(settings)
+        with Store.open(settings, embedder.fingerprint, purpose="bot ingest") as store:
+            report = run_ingest(list(paths) or None, settings, store, embedder,
+                                rebuild=rebuild, progress=not no_progress)
+    except (StoreError, EmbeddingModelError) as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    for item in report.skipped:
+        click.echo(f"skipped {item.path}: {item.reason}", err=True)
+    click.echo(report.summary())
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print the Answer as one JSON object.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["note", "inquiry", "source"]),
+              help="Only notes of this kind (repeatable).")
+@click.option("--tag", "tags", multiple=True, help="Only notes with this tag (repeatable).")
+@click.option("--note", "note_ids", multiple=True, help="Only this note id (repeatable).")
+def ask(question: str, as_json: bool, kinds, tags, note_ids) -> None:
+    """Answer QUESTION from the notes, quoting them with numbered citations.
+
+    Uses the configured index, building it from BOT_NOTES_DIR first if there
+    is none. Exits with status 2 for an empty or over-long question.
+    """
+    from .answer import QuestionError, answer_question, check_question, open_index
+    from .embeddings import EmbeddingModelError
+    from .retrieval import FilterError
+    from .store import StoreError
+
+    settings = Settings()
+    try:
+        check_question(question, settings.max_question_chars)
+    except QuestionError as exc:
+        _fail(str(exc), code=2)
+    filters = {"kinds": list(kinds), "tags": list(tags), "note_ids": list(note_ids)}
+    try:
+        index = open_index(settings)
+        answer = answer_question(index, question, None, filters)
+    except (QuestionError, FilterError) as exc:
+        _fail(str(exc), code=2)
+    except (StoreError, EmbeddingModelError) as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(answer.model_dump_json())
+    else:
+        click.echo(answer.answer)
+
+
+@cli.command("settings")
+@click.option("--markdown", is_flag=True, help="As the Markdown table the README shows.")
+def show_settings(markdown: bool) -> None:
+    """List every setting: its environment variable, current value and meaning."""
+    from .docs import settings_table
+
+    if markdown:
+        click.echo(settings_table())
+        return
+    current = Settings()
+    for name in Settings.model_fields:
+        click.echo(f"BOT_{name.upper()}={getattr(current, name)}")
+
+
+def main() -> None:
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""The read side of the index: one immutable `Snapshot` of a committed version, and the `Index`
+that serves it and moves to newer versions.
+
+A snapshot holds what retrieval needs besides Chroma's vector search: the live
+notes (links resolved), chunk offsets, every sentence's offsets and vector,
+and the BM25 index. Everything in it is derived from the Chroma store, so a
+worker needs nothing but the store's address; it is cached on local disk per
+version, so a restart with an unchanged index loads in a moment.
+
+    index = Index.open(settings)          # builds from BOT_NOTES_DIR if there is no index yet
+    snap = index.snapshot                 # a consistent version; swapped atomically on refresh
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .embeddings import Embedder
+from .lexical import LexicalIndex
+from .models import Note
+from .notes import resolve_links
+from .settings import Settings
+from .store import IndexMissing, Store, StoreError, unpack_sentences
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+
+
+@dataclass
+class Snapshot:
+    """Everything about one committed index version that lives in memory."""
+
+    version: int
+    notes: list[Note]
+    note_vectors: np.ndarray  # (notes, dim), normalised
+    chunk_ids: list[str]
+    chunk_note: np.ndarray  # (chunks,) note row
+    chunk_start: np.ndarray
+    chunk_end: np.ndarray
+    sentence_note: np.ndarray  # (sentences,) note row; sorted by note row, then start
+    sentence_start: np.ndarray
+    sentence_end: np.ndarray
+    sentence_quotable: np.ndarray  # bool
+    sentence_vectors: np.ndarray  # (sentences, dim) float32
+    lexical: LexicalIndex
+    store_chunks: int = 0  # chunk records in the store when loaded (live or not)
+    by_id: dict[str, int] = field(default_factory=dict)
+    chunk_rows: dict[str, int] = field(default_factory=dict)
+    note_sentence_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    backlinks: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_id = {note.id: row for row, note in enumerate(self.notes)}
+        self.chunk_rows = {chunk_id: row for row, chunk_id in enumerate(self.chunk_ids)}
+        counts = np.bincount(self.sentence_note, minlength=len(self.notes)) if len(self.notes) else np.zeros(0)
+        self.note_sentence_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        backlinks: dict[str, list[str]] = {}
+        for note in self.notes:
+            for target in note.links:
+                backlinks.setdefault(target, []).append(note.id)
+        self.backlinks = backlinks
+
+    @property
+    def dimension(self) -> int:
+        return int(self.note_vectors.shape[1]) if self.note_vectors.ndim == 2 else 0
+
+    def note(self, note_id: str) -> Note | None:
+        row = self.by_id.get(note_id)
+        return None if row is None else self.notes[row]
+
+    def sentences_of(self, row: int) -> range:
+        """Sentence rows of note `row`, in text order."""
+        return range(int(self.note_sentence_offsets[row]), int(self.note_sentence_offsets[row + 1]))
+
+
+# --- building a snapshot from the store --------------------------------------------------
+
+
+def load_snapshot(store: Store, version: int, dimension: int, cache_root: Path | None) -> Snapshot:
+    """The snapshot of `version`, from the local cache when it has it, else from the store."""
+    cache_dir = _cache_dir(cache_root, store, version) if cache_root else None
+    if cache_dir is not None and (cache_dir / "meta.json").exists():
+        try:
+            return _read_cache(cache_dir)
+        except Exception as exc:  # a damaged cache is rebuilt, never trusted
+            log.warning("ignoring damaged index cache %s (%s)", cache_dir, exc)
+    started = time.perf_counter()
+    snapshot = build_snapshot(store, version, dimension)
+    log.info("loaded index version %d from %s: %d notes, %d chunks, %d sentences (%.1f s)",
+             version, store.location, len(snapshot.notes), len(snapshot.chunk_ids),
+             len(snapshot.sentence_note), time.perf_counter() - started)
+    if cache_dir is not None:
+        try:
+            _write_cache(snapshot, cache_dir)
+        except OSError as exc:
+            log.warning("could not cache the index at %s (%s)", cache_dir, exc)
+    return snapshot
+
+
+def build_snapshot(store: Store, version: int, dimension: int) -> Snapshot:
+    keys, documents, note_vectors = store.live_notes(version)
+    notes = resolve_links([Note.model_validate_json(doc) for doc in documents])
+    order = sorted(range(len(notes)), key=lambda i: notes[i].id)
+    notes = [notes[i] for i in order]
+    keys = [keys[i] for i in order]
+    note_vectors = note_vectors[order] if len(order) else np.zeros((0, dimension), np.float32)
+    row_of_key = {key: row for row, key in enumerate(keys)}
+
+    chunk_records = []
+    sentences: dict[tuple[int, int], tuple[int, bool, np.ndarray]] = {}
+    store_chunks = 0
+    for chunk_id, meta, text, _ in store.iter_chunks():
+        store_chunks += 1
+        row = row_of_key.get(meta.get("note_key"))
+        if row is None:
+            continue
+        chunk_records.append((row, int(meta["start"]), int(meta["end"]), chunk_id, text))
+        spans, vectors = unpack_sentences(meta, dimension)
+        for (start, end, quotable), vector in zip(spans, vectors):
+            sentences.setdefault((row, start), (end, quotable, vector))
+    chunk_records.sort()
+    sentence_keys = sorted(sentences)
+
+    lexical = LexicalIndex.build([f"{notes[row].title}\n{text}" for row, _, _, _, text in chunk_records])
+    dim = dimension
+    return Snapshot(
+        version=version,
+        notes=notes,
+        note_vectors=np.asarray(note_vectors, dtype=np.float32).reshape(len(notes), dim),
+        chunk_ids=[r[3] for r in chunk_records],
+        chunk_note=np.asarray([r[0] for r in chunk_records], dtype=np.int32),
+        chunk_start=np.asarray([r[1] for r in chunk_records], dtype=np.int32),
+        chunk_end=np.asarray([r[2] for r in chunk_records], dtype=np.int32),
+        sentence_note=np.asarray([k[0] for k in sentence_keys], dtype=np.int32),
+        sentence_start=np.asarray([k[1] for k in sentence_keys], dtype=np.int32),
+        sentence_end=np.asarray([sentences[k][0] for k in sentence_keys], dtype=np.int32),
+        sentence_quotable=np.asarray([sentences[k][1] for k in sentence_keys], dtype=bool),
+        sentence_vectors=np.asarray(
+            [sentences[k][2] for k in sentence_keys], dtype=np.float32
+        ).reshape(len(sentence_keys), dim),
+        lexical=lexical,
+        store_chunks=store_chunks,
+    )
+
+
+_ARRAYS = (
+    "note_vectors", "chunk_note", "chunk_start", "chunk_end", "sentence_note", "sentence_start",
+    "sentence_end", "sentence_quotable", "sentence_vectors",
+)
+
+
+def _cache_dir(root: Path, store: Store, version: int) -> Path:
+    where = hashlib.sha256(f"{store.location}|{store.name}".encode()).hexdigest()[:12]
+    return root / f"{store.name}-{where}" / f"v{version}"
+
+
+def _write_cache(snapshot: Snapshot, directory: Path) -> None:
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=directory.parent))
+    try:
+        np.savez(staging / "arrays.npz", **{name: getattr(snapshot, name) for name in _ARRAYS})
+        with open(staging / "notes.jsonl", "w", encoding="utf-8") as handle:
+            for note in snapshot.notes:
+                handle.write(note.model_dump_json() + "\n")
+        (staging / "chunk_ids.json").write_text(json.dumps(snapshot.chunk_ids))
+        snapshot.lexical.save(staging / "lexical")
+        (staging / "meta.json").write_text(
+            json.dumps({"format": CACHE_FORMAT, "version": snapshot.version, "store_chunks": snapshot.store_chunks})
+        )
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for old in directory.parent.glob("v*"):  # keep only this version
+        if old != directory:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _read_cache(directory: Path) -> Snapshot:
+    meta = json.loads((directory / "meta.json").read_text())
+    if meta.get("format") != CACHE_FORMAT:
+        raise ValueError("cache format changed")
+    arrays = np.load(directory / "arrays.npz")
+    with open(directory / "notes.jsonl", encoding="utf-8") as handle:
+        notes = [Note.model_validate_json(line) for line in handle if line.strip()]
+    return Snapshot(
+        version=int(meta["version"]),
+        notes=notes,
+        chunk_ids=json.loads((directory / "chunk_ids.json").read_text()),
+        lexical=LexicalIndex.load(directory / "lexical"),
+        store_chunks=int(meta.get("store_chunks", 0)),
+        **{name: arrays[name] for name in _ARRAYS},
+    )
+
+
+# --- the served index ----------------------------------------------------------------------
+
+
+class Index:
+    """A store, its embedder, and the snapshot of the newest committed version."""
+
+    def __init__(self, settings: Settings, store: Store, embedder: Embedder, snapshot: Snapshot) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self._snapshot = snapshot
+        self._refresh_lock = threading.Lock()
+        self._poller: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.last_error: str | None = None
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        build_if_missing: bool = True,
+        purpose: str = "bot",
+        store_path: Path | None = None,
+        progress: bool = True,
+    ) -> Index:
+        """Open the configured index; with none committed yet, ingest `BOT_NOTES_DIR` first."""
+        embedder = Embedder.load(settings)
+        store = Store.open(settings, embedder.fingerprint, path=store_path, purpose=purpose)
+        try:
+            version = store.version()
+            if version == 0:
+                if not build_if_missing:
+                    raise IndexMissing(store)
+                from .ingest import ingest
+
+                log.info("no index yet: building it from %s", settings.notes_dir)
+                report = ingest(None, settings, store, embedder, progress=progress)
+                log.info("%s", report.summary())
+                version = report.version
+            snapshot = load_snapshot(store, version, embedder.dimension, cache_root(settings))
+        except BaseException:
+            store.close()
+            raise
+        return cls(settings, store, embedder, snapshot)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def refresh(self) -> bool:
+        """Load the newest committed version if it changed; True when it did."""
+        with self._refresh_lock:
+            version = self.store.version()
+            if version == self._snapshot.version:
+                return False
+            snapshot = load_snapshot(self.store, version, self.embedder.dimension, cache_root(self.settings))
+            self._snapshot = snapshot  # one assignment: readers see the old or the new, whole
+            log.info("now serving index version %d", version)
+            return True
+
+    def start_polling(self, seconds: float) -> None:
+        """Check for a new committed version every `seconds` in a background thread."""
+        if self._poller is not None or seconds <= 0:
+            return
+
+        def poll() -> None:
+            while not self._stop.wait(seconds):
+                try:
+                    self.refresh()
+                    self.last_error = None
+                except StoreError as exc:
+                    self.last_error = str(exc)
+                except Exception as exc:  # keep polling; the next round may succeed
+                    self.last_error = f"{exc.__class__.__name__}: {exc}"
+                    log.warning("index refresh failed: %s", self.last_error)
+
+        self._poller = threading.Thread(target=poll, name="index-poller", daemon=True)
+        self._poller.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=5)
+        self.store.close()
+
+
+def cache_root(settings: Settings) -> Path:
+    return Path(settings.data_dir) / "cache" / "index"

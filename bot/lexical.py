@@ -1,0 +1,110 @@
+"""BM25 over chunks (bm25s), with the tokenizer that query-term weighting shares.
+
+    >>> index = LexicalIndex.build(["Warmth training hurts reliability", "Scaffolds shape empathy"])
+    >>> rows, scores = index.search("does warmth training hurt?", k=1)
+    >>> int(rows[0])
+    0
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
+def _bm25s():
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG on import
+    return bm25s
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercased, stop words dropped, Snowball-stemmed word tokens."""
+    stop = _stopwords()
+    words = [w for w in _TOKEN.findall(text.lower()) if w not in stop]
+    return _stemmer().stemWords(words) if words else []
+
+
+class LexicalIndex:
+    """A BM25 index over a list of texts (row i = text i), and each term's IDF."""
+
+    def __init__(self, model, vocab: dict[str, int], idf: np.ndarray, size: int) -> None:
+        self.model = model
+        self.vocab = vocab
+        self.idf = idf
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: list[str], *, k1: float = 1.2, b: float = 0.75) -> LexicalIndex:
+        bm25s = _bm25s()
+        tokens = [tokenize(t) or ["\u2205"] for t in texts]  # bm25s needs a token in every row
+        model = bm25s.BM25(k1=k1, b=b, method="lucene")
+        model.index(tokens, show_progress=False)
+        vocab = dict(model.vocab_dict)
+        df = np.zeros(len(vocab), dtype=np.float32)
+        for row in tokens:
+            for token in set(row):
+                df[vocab[token]] += 1
+        n = max(1, len(texts))
+        idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        return cls(model, vocab, idf, len(texts))
+
+    def weights(self, tokens: list[str]) -> dict[str, float]:
+        """IDF of each known token (unknown tokens weigh like the rarest)."""
+        top = float(self.idf.max()) if len(self.idf) else 1.0
+        return {t: (float(self.idf[self.vocab[t]]) if t in self.vocab else top) for t in tokens}
+
+    def scores(self, query: str, mask: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score of every row for the query (zeros where `mask` is False)."""
+        tokens = [t for t in tokenize(query) if t in self.vocab]
+        if not tokens or self.size == 0:
+            return np.zeros(self.size, dtype=np.float32)
+        scores = np.asarray(self.model.get_scores(tokens), dtype=np.float32)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        return scores
+
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and scores of the best `k` rows with a positive score, best first."""
+        scores = self.scores(query, mask)
+        k = min(k, int(np.count_nonzero(scores)))
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return top, scores[top]
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save(str(directory / "bm25"), show_progress=False)
+        np.save(directory / "idf.npy", self.idf)
+        (directory / "lexical.json").write_text(json.dumps({"size": self.size}))
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
+        model = _bm25s().BM25.load(str(directory / "bm25"), show_progress=False, verbosity=0)
+        size = json.loads((directory / "lexical.json").read_text())["size"]
+        return cls(model, dict(model.vocab_dict), np.load(directory / "idf.npy"), size)
+

@@ -1,0 +1,120 @@
+"""The pydantic models at the pipeline's boundaries: `Note`, `Chunk`, `Citation`, `Answer`.
+
+    notes ──parse──▶ Note ──chunk──▶ Chunk ──index──▶ (Chroma + BM25) ──retrieve──▶ Answer[Citation]
+
+Offsets (`start`, `end`) always index into `Note.text`, so a quote can be
+located, checked (`note.text[start:end] == quote`) and highlighted exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+NoteKind = Literal["note", "inquiry", "source"]
+KINDS: tuple[str, ...] = ("note", "inquiry", "source")
+
+
+class SourceEntry(BaseModel):
+    """One entry of an inquiry's `Sources N notes` list."""
+
+    title: str
+    summary: str
+
+
+class RelatedConcept(BaseModel):
+    """One entry of `Related concepts in this collection`: a title, what it is, how it relates."""
+
+    title: str
+    description: str = ""
+    relation: str = ""
+
+
+class Section(BaseModel):
+    """A heading inside a note's text (Markdown notes), starting at `start`."""
+
+    title: str
+    start: int
+
+
+class LinkSpan(BaseModel):
+    """An inline citation: `text[start:end]` names note `note_id`."""
+
+    start: int
+    end: int
+    note_id: str
+
+
+class Note(BaseModel):
+    """One note, as parsed. `links`, `link_spans` are filled in by `notes.resolve_links`."""
+
+    id: str
+    title: str
+    kind: NoteKind = "note"
+    description: str = ""
+    text: str
+    sources: list[SourceEntry] = Field(default_factory=list)
+    inquiring_lines: list[str] = Field(default_factory=list)
+    related_concepts: list[RelatedConcept] = Field(default_factory=list)
+    related_papers: list[str] = Field(default_factory=list)
+    next_inquiring_lines: list[str] = Field(default_factory=list)
+    research_prompt: str = ""
+    aliases: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    sections: list[Section] = Field(default_factory=list)
+    wikilinks: list[str] = Field(default_factory=list)
+    source_path: str = ""
+    content_hash: str = ""
+    # Derived across the whole collection, never part of the content hash:
+    links: list[str] = Field(default_factory=list)
+    link_spans: list[LinkSpan] = Field(default_factory=list)
+
+    def own_titles(self) -> list[str]:
+        """Titles this note itself names in its structured sections (used to keep them whole)."""
+        titles = [s.title for s in self.sources] + [c.title for c in self.related_concepts]
+        return titles + self.inquiring_lines + self.next_inquiring_lines + self.wikilinks
+
+
+class Chunk(BaseModel):
+    """A passage of a note, embedded with the note's title prepended."""
+
+    id: str
+    note_id: str
+    title: str
+    section: str = ""
+    start: int
+    end: int
+    text: str
+
+
+class NoteRef(BaseModel):
+    """A pointer to a note, for suggestions and related notes."""
+
+    note_id: str
+    title: str
+    url: str
+
+
+class Citation(BaseModel):
+    """One quoted passage: `quote == note.text[start:end]`, numbered `n` per note within an answer."""
+
+    n: int
+    note_id: str
+    title: str
+    url: str
+    quote: str
+    start: int
+    end: int
+    score: float
+
+
+class Answer(BaseModel):
+    """What `bot.ask` returns: Markdown made of quoted passages, and the structured citations."""
+
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation] = Field(default_factory=list)
+    suggestions: list[NoteRef] = Field(default_factory=list)
+    related: list[NoteRef] = Field(default_factory=list)

@@ -1,0 +1,154 @@
+"""Pick the passages of a note that best answer a question (pure functions).
+
+A passage is one sentence, or two adjacent sentences of one paragraph, at most
+`MAX_QUOTE_CHARS` long, and always an exact span of the note's text. Sentences
+are scored from vectors computed at ingest (never per query):
+
+    score = cos(question, sentence)
+          + lexical  * IDF-weighted share of the question's terms the sentence contains
+          + context  * the better neighbour's cosine (evidence rarely stands alone)
+          + chunk    * 1 if the sentence is in the note's best-matching chunk
+
+    >>> q = np.array([1.0, 0.0]); vectors = np.array([[0.2, 0.98], [0.9, 0.43]])
+    >>> text = "Cats sleep a lot. Warmth training hurts reliability."
+    >>> picks = pick_quotes(text, [(0, 17, True), (18, 52, True)], vectors, q, {"warmth": 1.0})
+    >>> text[picks[0].start:picks[0].end]
+    'Warmth training hurts reliability.'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .lexical import tokenize
+
+MAX_QUOTE_CHARS = 400
+_CLAUSE = re.compile(r"[;:,]\s+|\s+[—–]\s+|\)\s+")
+
+
+@dataclass(frozen=True)
+class QuoteParams:
+    lexical: float = 0.35
+    context: float = 0.15
+    chunk: float = 0.03
+    pair_ratio: float = 0.7  # add the neighbour when it scores at least this share of the best
+
+
+DEFAULT_QUOTE_PARAMS = QuoteParams()
+
+
+@dataclass(frozen=True)
+class Quote:
+    start: int
+    end: int
+    score: float  # the best sentence's score
+    similarity: float  # its cosine to the question
+
+
+def sentence_scores(
+    text: str,
+    spans: list[tuple[int, int, bool]],
+    vectors: np.ndarray,
+    query_vector: np.ndarray,
+    query_weights: dict[str, float],
+    best_chunk: tuple[int, int] | None = None,
+    params: QuoteParams = DEFAULT_QUOTE_PARAMS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(score, cosine) of every sentence; unquotable sentences score -inf."""
+    if not spans:
+        return np.zeros(0), np.zeros(0)
+    cosine = (np.asarray(vectors, dtype=np.float32) @ query_vector).astype(np.float64)
+    total = sum(query_weights.values()) or 1.0
+    lexical = np.zeros(len(spans))
+    for i, (start, end, _) in enumerate(spans):
+        present = set(tokenize(text[start:end]))
+        lexical[i] = sum(w for t, w in query_weights.items() if t in present) / total
+    neighbour = np.full(len(spans), -1.0)
+    for i in range(len(spans)):
+        around = [cosine[j] for j in (i - 1, i + 1) if 0 <= j < len(spans) and _same_paragraph(text, spans, min(i, j))]
+        if around:
+            neighbour[i] = max(around)
+    in_chunk = np.zeros(len(spans))
+    if best_chunk is not None:
+        for i, (start, end, _) in enumerate(spans):
+            in_chunk[i] = float(start >= best_chunk[0] and end <= best_chunk[1])
+    score = cosine + params.lexical * lexical + params.context * np.maximum(neighbour, 0) + params.chunk * in_chunk
+    quotable = np.asarray([q for _, _, q in spans], dtype=bool)
+    return np.where(quotable, score, -np.inf), cosine
+
+
+def pick_quotes(
+    text: str,
+    spans: list[tuple[int, int, bool]],
+    vectors: np.ndarray,
+    query_vector: np.ndarray,
+    query_weights: dict[str, float],
+    best_chunk: tuple[int, int] | None = None,
+    limit: int = 2,
+    params: QuoteParams = DEFAULT_QUOTE_PARAMS,
+) -> list[Quote]:
+    """The best non-overlapping passages of a note, best first."""
+    scores, cosine = sentence_scores(text, spans, vectors, query_vector, query_weights, best_chunk, params)
+    picks: list[Quote] = []
+    used: set[int] = set()
+    for i in np.argsort(-scores, kind="stable"):
+        i = int(i)
+        if not np.isfinite(scores[i]) or i in used or len(picks) >= limit:
+            continue
+        first, last = i, i
+        best_neighbour = _best_neighbour(text, spans, scores, i, used)
+        if best_neighbour is not None and scores[best_neighbour] >= params.pair_ratio * scores[i]:
+            first, last = min(i, best_neighbour), max(i, best_neighbour)
+        start, end = spans[first][0], spans[last][1]
+        if end - start > MAX_QUOTE_CHARS:
+            start, end = spans[i][0], spans[i][1]
+            first = last = i
+            if end - start > MAX_QUOTE_CHARS:
+                start, end = best_clause_window(text, start, end, query_weights)
+        used.update(range(first, last + 1))
+        picks.append(Quote(start=start, end=end, score=float(scores[i]), similarity=float(cosine[i])))
+    return picks
+
+
+def _best_neighbour(text, spans, scores, i, used) -> int | None:
+    options = [
+        j for j in (i - 1, i + 1)
+        if 0 <= j < len(spans) and j not in used and np.isfinite(scores[j])
+        and _same_paragraph(text, spans, min(i, j))
+        and spans[max(i, j)][1] - spans[min(i, j)][0] <= MAX_QUOTE_CHARS
+    ]
+    return max(options, key=lambda j: scores[j]) if options else None
+
+
+def _same_paragraph(text: str, spans, i: int) -> bool:
+    """Sentences i and i+1 are in one paragraph (no line break between them)."""
+    return "\n" not in text[spans[i][1]:spans[i + 1][0]]
+
+
+def best_clause_window(text: str, start: int, end: int, query_weights: dict[str, float]) -> tuple[int, int]:
+    """Within an over-long sentence, the run of clauses (≤ MAX_QUOTE_CHARS) sharing most question terms."""
+    cuts = [start] + [m.end() for m in _CLAUSE.finditer(text, start, end)] + [end]
+    pieces = [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+    best, best_value = (start, start), -1.0
+    for i in range(len(pieces)):
+        j = i
+        while j + 1 < len(pieces) and pieces[j + 1][1] - pieces[i][0] <= MAX_QUOTE_CHARS:
+            j += 1
+        a, b = pieces[i][0], min(pieces[j][1], pieces[i][0] + MAX_QUOTE_CHARS)
+        present = set(tokenize(text[a:b]))
+        value = sum(w for t, w in query_weights.items() if t in present)
+        if value > best_value:
+            best, best_value = (a, b), value
+    a, b = best
+    if b - a > MAX_QUOTE_CHARS or b <= a:  # one enormous clause: cut at a word boundary
+        b = a + MAX_QUOTE_CHARS
+        space = text.rfind(" ", a, b)
+        b = space if space > a else b
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    while a < b and text[a].isspace():
+        a += 1
+    return a, b

