@@ -11,6 +11,7 @@ resuming after a crash never pays for the same text twice.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -69,7 +70,12 @@ class Embedder:
         self.dimension = int(dimension())
         self.max_tokens = int(model.max_seq_length)
         self._tokenizer = model.tokenizer
+        # Ingest and questions each get their own copy of the model: a tokenizer
+        # can't be shared between threads, and a question must never wait behind
+        # a background ingest's batch.
         self._encode_lock = threading.Lock()
+        self._query_lock = threading.Lock()
+        self._query_model = None
         self.computed = 0  # texts the model actually encoded (cache misses), for reports
 
     @classmethod
@@ -127,8 +133,10 @@ class Embedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         """One normalised query vector (never cached on disk: questions are private)."""
-        with self._encode_lock:
-            return self.model.encode(
+        with self._query_lock:
+            if self._query_model is None:
+                self._query_model = copy.deepcopy(self.model)
+            return self._query_model.encode(
                 [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
             )[0].astype(np.float32)
 
