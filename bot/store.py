@@ -284,7 +284,12 @@ class Store:
     def metadata(self) -> dict:
         """The chunks collection's metadata (index_version, counts, model)."""
         with self._errors():
-            collection = self.client.get_collection(self.name, embedding_function=None)
+            try:
+                collection = self.client.get_collection(self.name, embedding_function=None)
+            except Exception as exc:
+                if _is_not_found(exc):  # a fresh store: nothing committed yet
+                    raise IndexMissing(self) from None
+                raise
             return dict(collection.metadata or {})
 
     def version(self) -> int:
