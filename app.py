@@ -1,33 +1,14 @@
-"""Run the bot over the configured notes (default: seeds/).
+"""Run the chat over the configured notes (default: seeds/) on http://127.0.0.1:7860.
 
-Until the chat UI lands, this brings the index up to date and prints a summary.
+    python app.py                       # BOT_HOST, BOT_PORT, BOT_ROOT_PATH, BOT_NOTES_DIR, ...
+    bash scripts/run.sh                 # sets up .venv first, then this
+
+The same as `bot serve`. The app factory is `bot.web.app.create_app`.
 """
 
-from __future__ import annotations
-
-import logging
 import sys
 
-from bot.cli import _setup_logging
-from bot.embeddings import Embedder
-from bot.ingest import ingest
-from bot.settings import Settings
-from bot.store import Store, StoreError
-
-
-def main() -> int:
-    _setup_logging(0, False)
-    settings = Settings()
-    embedder = Embedder.load(settings)
-    try:
-        with Store.open(settings, embedder.fingerprint, purpose="app") as store:
-            report = ingest(None, settings, store, embedder)
-    except StoreError as exc:
-        logging.error("%s", exc)
-        return 1
-    print(report.summary())
-    return 0
-
+from bot.web.server import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,6 +3,7 @@
     bot ingest [PATH ...]          index notes (incremental)
     bot ask "QUESTION" [--json]     answer from the notes
     bot eval --beir DIR             measure retrieval and quoting on a BEIR dataset
+    bot serve [--host --port]       the chat app (the same as `python app.py`)
     bot settings [--markdown]       every setting, its variable and default
 """
 
@@ -114,6 +115,31 @@ def ask(question: str, as_json: bool, kinds, tags, note_ids) -> None:
         click.echo(answer.model_dump_json())
     else:
         click.echo(answer.answer)
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default BOT_HOST, 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default BOT_PORT, 7860).")
+@click.option("--root-path", help="URL prefix behind a reverse proxy, e.g. /bot (default BOT_ROOT_PATH).")
+@click.option("--notes", "notes_dir", help="Folder(s) of notes, ':'-separated (default BOT_NOTES_DIR).")
+def serve(host: str | None, port: int | None, root_path: str | None, notes_dir: str | None) -> None:
+    """Run the chat app in the browser over the notes: http://127.0.0.1:7860 by default.
+
+    Serves the last built index at once (building it first if there is none)
+    and brings it up to date in the background, embedding only changed notes;
+    then rescans the notes folders every BOT_RESCAN_SECONDS, and the page's
+    Index panel has a re-index button. The same as `python app.py`.
+    """
+    from pydantic import ValidationError
+
+    from .web.server import serve as run_server
+
+    overrides = {"host": host, "port": port, "root_path": root_path, "notes_dir": notes_dir}
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        _fail(f"invalid settings: {exc}", code=2)
+    sys.exit(run_server(settings))
 
 
 @cli.command("settings")

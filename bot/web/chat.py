@@ -1,0 +1,218 @@
+"""The chat page: Gradio Blocks wired to `conversation.respond` (the logic lives there).
+
+    blocks = build_chat(runtime, settings, FeedbackLog(settings.data_dir))
+    gr.mount_gradio_app(app, blocks, path="/", theme=theme(), css=chat_css())
+
+Left: the chat (streamed answers; Gradio's own icons for copy, copy all, retry,
+undo, clear, and thumbs up/down on each answer) and the question box. Right: the sources of the latest answer, filters by kind and
+tag, and the index's status with a re-index button (embedded store only).
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+import gradio as gr
+
+from ..models import KINDS
+from ..settings import Settings
+from .conversation import Conversation, Step, respond, sources_panel
+from .feedback import FeedbackLog
+from .render import sources_panel_html
+from .runtime import AppRuntime, NotReady
+
+log = logging.getLogger(__name__)
+
+TITLE = "Ask your notes"
+PLACEHOLDER = (
+    "**Ask a question about your notes.** Every answer is made of the notes' own words, "
+    "each quote numbered and linked to the note it came from."
+)
+
+
+def theme() -> gr.themes.Base:
+    """A theme with system fonts only: the page loads nothing from outside."""
+    return gr.themes.Soft(
+        font=[gr.themes.Font("system-ui"), "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial",
+              "sans-serif"],
+        font_mono=[gr.themes.Font("ui-monospace"), "SFMono-Regular", "Menlo", "Consolas", "monospace"],
+    )
+
+
+def chat_css() -> str:
+    return resources.files("bot").joinpath("static/chat.css").read_text(encoding="utf-8")
+
+
+def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog) -> gr.Blocks:
+    """The Gradio Blocks of the chat page."""
+    root = settings.root_path
+
+    with gr.Blocks(title="notes-bot", fill_height=True, analytics_enabled=False) as blocks:
+        conversation = gr.State(lambda: Conversation())
+        gr.HTML(
+            f'<div class="nb-header"><h1>{TITLE}</h1>'
+            f'<a href="{root}/notes" target="_blank" rel="noopener">Browse all notes ↗</a></div>',
+            elem_id="nb-header",
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=360):
+                chatbot = gr.Chatbot(
+                    elem_id="nb-chat",
+                    label="Chat",
+                    show_label=False,
+                    height="68vh",
+                    placeholder=PLACEHOLDER,
+                    buttons=["copy", "copy_all"],
+                    feedback_options=("Like", "Dislike"),
+                    sanitize_html=True,
+                    allow_tags=False,
+                    render_markdown=True,
+                    latex_delimiters=[],
+                    layout="bubble",
+                )
+                box = gr.Textbox(
+                    elem_id="nb-question",
+                    show_label=False,
+                    placeholder="Ask a question about your notes",
+                    lines=1,
+                    max_lines=6,
+                    submit_btn="Ask",
+                    autofocus=True,
+                )
+                notice = gr.Markdown("", elem_id="nb-notice", elem_classes=["nb-notice"])
+            with gr.Column(scale=2, min_width=280):
+                gr.Markdown("### Sources")
+                sources = gr.HTML(sources_panel_html(None, {}, root), elem_id="nb-sources")
+                with gr.Accordion("Filters", open=False, elem_id="nb-filters"):
+                    kinds = gr.CheckboxGroup(
+                        list(KINDS), label="Only these kinds", info="None ticked: every kind.", elem_id="nb-kinds"
+                    )
+                    tags = gr.Dropdown(
+                        [], multiselect=True, label="Only notes with these tags", elem_id="nb-tags",
+                        info="The collection's tags appear here.",
+                    )
+                with gr.Accordion("Index", open=False, elem_id="nb-index"):
+                    status = gr.Markdown("Opening the index…", elem_id="nb-status")
+                    reindex_button = gr.Button(
+                        "Re-index now", size="sm", elem_id="nb-reindex", visible=runtime.owns_ingest
+                    )
+
+        # --- asking -----------------------------------------------------------------------
+
+        def stream(state: Conversation, question: str, kind_values, tag_values):
+            filters = {"kinds": list(kind_values or []), "tags": list(tag_values or [])}
+            for step in respond(runtime, state, question, filters, root):
+                yield _outputs(state, step)
+
+        outputs = [chatbot, conversation, sources, notice, box]
+
+        def ask(question, state, kind_values, tag_values):
+            yield from stream(state, question, kind_values, tag_values)
+
+        box.submit(ask, [box, conversation, kinds, tags], outputs, show_progress="hidden")
+
+        def ask_example(state, kind_values, tag_values, evt: gr.SelectData):
+            value = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value or "")
+            yield from stream(state, value, kind_values, tag_values)
+
+        chatbot.example_select(ask_example, [conversation, kinds, tags], outputs, show_progress="hidden")
+
+        def retry(state: Conversation, kind_values, tag_values):
+            if not state.turns:
+                yield _outputs(state, Step(state.messages(), notice="Nothing to retry yet."))
+                return
+            question = state.turns.pop().question
+            yield from stream(state, question, kind_values, tag_values)
+
+        chatbot.retry(retry, [conversation, kinds, tags], outputs, show_progress="hidden")
+
+        def undo(state: Conversation):
+            question = state.turns.pop().question if state.turns else ""
+            panel = sources_panel(runtime, state.last_answer(), root)
+            return _outputs(state, Step(state.messages(), sources=panel, keep_question=question))
+
+        chatbot.undo(undo, [conversation], outputs, show_progress="hidden")
+
+        def clear(state: Conversation):
+            state.turns.clear()
+            return _outputs(state, Step([], sources=sources_panel_html(None, {}, root), keep_question=""))
+
+        chatbot.clear(clear, [conversation], outputs, show_progress="hidden")
+
+        # --- feedback ---------------------------------------------------------------------
+
+        def vote(state: Conversation, data: gr.LikeData, request: gr.Request):
+            turn = state.turn_at(data.index)
+            if turn is None or turn.answer is None:
+                return
+            rating = {True: "up", False: "down"}.get(data.liked, "none") if isinstance(data.liked, bool) \
+                else {"Like": "up", "Dislike": "down"}.get(str(data.liked), "none")
+            feedback.record(
+                rating=rating, question=turn.question, answer=turn.answer,
+                user=getattr(request, "username", None) or "local",
+                session=getattr(request, "session_hash", None) or "", answer_key=turn.key,
+                index_version=turn.index_version, filters=turn.filters,
+            )
+            log.info("feedback %s on answer %s", rating, turn.key)
+
+        chatbot.like(vote, [conversation], None)
+
+        # --- the collection and the index -------------------------------------------------
+
+        def on_load():
+            runtime.wait_ready(60)
+            library = runtime.library
+            if library is None:
+                return gr.update(), gr.update(), _status_markdown(runtime)
+            examples = [{"text": q} for q in library.example_questions(6)]
+            tag_counts = library.tags()
+            tag_update = gr.update(
+                choices=list(tag_counts),
+                info="Tick none for all notes." if tag_counts else "This collection's notes have no tags.",
+                interactive=bool(tag_counts),
+            )
+            return gr.update(examples=examples), tag_update, _status_markdown(runtime)
+
+        blocks.load(on_load, None, [chatbot, tags, status], show_progress="hidden")
+
+        def reindex():
+            yield "Re-indexing: rescanning the notes folders…"
+            try:
+                result = runtime.reindex(wait=True, timeout=3600)
+            except NotReady as exc:
+                yield f"Not available: {exc}."
+                return
+            if result is not None and result.error:
+                yield f"Re-indexing failed: {result.error}. The previous version is still served."
+                return
+            yield _status_markdown(runtime)
+
+        reindex_button.click(reindex, None, [status], concurrency_limit=1, concurrency_id="reindex")
+
+    return blocks
+
+
+def _outputs(state: Conversation, step: Step):
+    box = gr.update(value=step.keep_question) if step.keep_question is not None else gr.update()
+    sources = gr.update(value=step.sources) if step.sources is not None else gr.update()
+    return step.messages, state, sources, step.notice, box
+
+
+def _status_markdown(runtime: AppRuntime) -> str:
+    status = runtime.status()
+    if status["state"] != "ready":
+        return f"**Not ready:** {status['error'] or 'opening the index…'}"
+    lines = [f"Index version **{status['version']}**: {status['notes']} notes, {status['chunks']} chunks."]
+    last = status.get("last_ingest")
+    if status["ingesting"]:
+        lines.append("A rescan is running now.")
+    if last:
+        lines.append(f"Last rescan: {last['error'] or last['summary']}")
+    if runtime.owns_ingest:
+        seconds = runtime.settings.rescan_seconds
+        lines.append(f"The notes folders are rescanned every {seconds:g} s." if seconds else
+                     "Automatic rescans are off (BOT_RESCAN_SECONDS=0).")
+    else:
+        lines.append("Served from a Chroma server; `bot ingest` updates it, and this app follows.")
+    return "\n\n".join(lines)

@@ -1,0 +1,65 @@
+"""The note pages: plain HTML from Jinja2 templates, fast and linkable, no script.
+
+    GET /notes                        all notes; ?kind=&tag=&q= filter and search
+    GET /notes/{id}                   one note; ?hl=START-END#hl highlights a quoted passage
+    GET /notes/{id}?hl=662-871#hl     (what a citation in an answer links to)
+
+Ids are looked up in the served snapshot through `bot.library.Library`, never
+used as paths. An unknown id is a friendly 404 with a search box; while the
+index is not open the pages answer 503 with the reason.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from ..models import KINDS
+from ..settings import Settings
+from .render import note_body_html, note_links, parse_highlight, templates
+from .runtime import AppRuntime
+
+MAX_QUERY_CHARS = 500
+
+
+def notes_router(runtime: AppRuntime, settings: Settings) -> APIRouter:
+    """The `/notes` routes, reading through the runtime's library."""
+    router = APIRouter()
+    root = settings.root_path
+
+    def render(name: str, status: int = 200, headers: dict | None = None, **context) -> HTMLResponse:
+        html = templates().get_template(name).render(root=root, **context)
+        return HTMLResponse(html, status_code=status, headers=headers)
+
+    def unavailable() -> HTMLResponse:
+        reason = runtime.error or "The notes index is still opening; this takes a few seconds after a start."
+        return render("unavailable.html", status=503, headers={"Retry-After": "5"}, reason=reason, version=None)
+
+    @router.get("/notes", response_class=HTMLResponse)
+    def list_notes(kind: str = "", tag: str = "", q: str = "") -> HTMLResponse:
+        library = runtime.library
+        if library is None or not runtime.ready:
+            return unavailable()
+        kind = kind if kind in KINDS else ""
+        query = q.strip()[:MAX_QUERY_CHARS]
+        notes = library.find(kind=kind or None, tag=tag or None, query=query or None)
+        return render("notes.html", notes=notes, kind=kind, tag=tag, query=query,
+                      kinds=library.kinds(), tags=library.tags(), version=library.version)
+
+    @router.get("/notes/{note_id:path}", response_class=HTMLResponse)
+    def show_note(note_id: str, hl: str | None = None) -> HTMLResponse:
+        library = runtime.library
+        if library is None or not runtime.ready:
+            return unavailable()
+        page = library.page(note_id)
+        if page is None:
+            guess = " ".join(note_id.replace("-", " ").replace("_", " ").split())[:100]
+            return render("not_found.html", status=404, missing=note_id[:200], guess=guess,
+                          query="", version=library.version)
+        note = page.note
+        highlight = parse_highlight(hl, len(note.text))
+        body = note_body_html(note.text, note_links(note, root), highlight)
+        return render("note.html", note=note, page=page, body=body, version=page.version,
+                      highlight_missing=bool(hl) and highlight is None, query="")
+
+    return router

@@ -1,0 +1,83 @@
+"""Serve the app with uvicorn: `python app.py`, `bot serve`, `bash scripts/run.sh`.
+
+    serve(Settings())        # blocks until Ctrl-C; returns the exit status
+
+The index starts opening (loading the embedding model, which takes the longest)
+before Gradio is imported, so the two overlap; the server listens as soon as
+the app is built, and the chat answers once the index is open. A store that
+can't be opened for good (locked by another process, say) stops the server
+with its message and status 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+
+from ..settings import Settings
+from .runtime import AppRuntime
+
+log = logging.getLogger(__name__)
+
+GRACEFUL_SHUTDOWN_SECONDS = 3
+
+
+def serve(settings: Settings, *, log_level: str = "info") -> int:
+    """Run the app until interrupted; 0 on a clean stop, 1 when the index could not be opened."""
+    started = time.perf_counter()
+    runtime = AppRuntime(settings)
+    runtime.start()  # the model loads while gradio imports below
+
+    import uvicorn
+
+    from .app import create_app
+
+    app = create_app(settings, runtime=runtime)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        root_path=settings.root_path,
+        log_level=log_level,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        proxy_headers=True,
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+
+    def stop(message: str) -> None:
+        server.should_exit = True
+
+    runtime.on_fatal = stop
+    if runtime.fatal:  # failed before we could listen for it
+        return 1
+    url = f"http://{settings.host}:{settings.port}{settings.root_path}/"
+    log.info("app built in %.1f s; listening on %s", time.perf_counter() - started, url)
+
+    def announce() -> None:
+        if runtime.wait_ready():
+            print(f"\nnotes-bot is ready: {url}  (Ctrl-C to stop)\n", file=sys.stderr, flush=True)
+
+    threading.Thread(target=announce, name="announce", daemon=True).start()
+    try:
+        server.run()
+    finally:
+        runtime.close()
+    return 1 if runtime.fatal else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python app.py`: settings from BOT_* variables and .env."""
+    from ..cli import _setup_logging
+
+    _setup_logging(0, False)
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"Error: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    return serve(settings)
