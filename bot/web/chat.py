@@ -11,6 +11,7 @@ tag, and the index's status with a re-index button (embedded store only).
 from __future__ import annotations
 
 import logging
+import time
 from importlib import resources
 
 import gradio as gr
@@ -208,7 +209,8 @@ def _status_markdown(runtime: AppRuntime) -> str:
     if status["ingesting"]:
         lines.append("A rescan is running now.")
     if last:
-        lines.append(f"Last rescan: {last['error'] or last['summary']}")
+        when = time.strftime("%H:%M:%S", time.localtime(last["finished_at"]))
+        lines.append(f"Rescan {status['rescans']} since start, at {when}: {last['error'] or last['summary']}")
     if runtime.owns_ingest:
         seconds = runtime.settings.rescan_seconds
         lines.append(f"The notes folders are rescanned every {seconds:g} s." if seconds else

@@ -60,6 +60,15 @@ def notes_router(runtime: AppRuntime, settings: Settings) -> APIRouter:
         highlight = parse_highlight(hl, len(note.text))
         body = note_body_html(note.text, note_links(note, root), highlight)
         return render("note.html", note=note, page=page, body=body, version=page.version,
-                      highlight_missing=bool(hl) and highlight is None, query="")
+                      show_description=_description_adds(note), query="",
+                      highlight_missing=bool(hl) and highlight is None)
 
     return router
+
+
+def _description_adds(note) -> bool:
+    """Show the description above the body unless the body already opens with it (seed pages and
+    Markdown notes do), or the note is a source (its text is its summary)."""
+    if not note.description or note.kind == "source":
+        return False
+    return not " ".join(note.text.split()).startswith(" ".join(note.description.split()))

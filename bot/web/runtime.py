@@ -147,6 +147,7 @@ class AppRuntime:
             "error": self.error,
             "owns_ingest": self.owns_ingest,
             "ingesting": self._ingest_lock.locked(),
+            "rescans": self._ingest_rounds,
         }
         index = self.index
         if index is not None and self.library is not None:

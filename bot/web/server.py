@@ -53,16 +53,19 @@ def serve(settings: Settings, *, log_level: str = "info") -> int:
     runtime.on_fatal = stop
     if runtime.fatal:  # failed before we could listen for it
         return 1
-    url = f"http://{settings.host}:{settings.port}{settings.root_path}/"
-    log.info("app built in %.1f s; listening on %s", time.perf_counter() - started, url)
+    url = f"http://{settings.host}:{settings.port}/"
+    where = f"{url} (served as {settings.root_path}/ by your reverse proxy)" if settings.root_path else url
+    log.info("app built in %.1f s; listening on %s", time.perf_counter() - started, where)
 
     def announce() -> None:
         if runtime.wait_ready():
-            print(f"\nnotes-bot is ready: {url}  (Ctrl-C to stop)\n", file=sys.stderr, flush=True)
+            print(f"\nnotes-bot is ready: {where}  (Ctrl-C to stop)\n", file=sys.stderr, flush=True)
 
     threading.Thread(target=announce, name="announce", daemon=True).start()
     try:
         server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down cleanly
+        pass
     finally:
         runtime.close()
     return 1 if runtime.fatal else 0
