@@ -231,6 +231,13 @@ def test_filters_reach_the_answer_layer(web_runtime):  # noqa: F811
     assert conversation.turns[-1].filters == {"kinds": ["source"]}
 
 
+def test_a_tag_filter_keeps_to_the_tagged_notes(web_runtime):  # noqa: F811
+    conversation = Conversation()
+    run(web_runtime, conversation, "What do empathy benchmarks measure?", {"kinds": [], "tags": ["benchmarks"]})
+    answer = conversation.turns[-1].answer
+    assert answer.citations and {c.note_id for c in answer.citations} == {"field-notes-on-empathy-benchmarks"}
+
+
 def test_a_bad_filter_is_explained(web_runtime):  # noqa: F811
     conversation = Conversation()
     steps = run(web_runtime, conversation, THERAPY_QUESTION, {"kinds": ["essay"]})

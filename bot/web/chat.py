@@ -175,7 +175,8 @@ def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog) -
             )
             return gr.update(examples=examples), tag_update, _status_markdown(runtime)
 
-        blocks.load(on_load, None, [chatbot, tags, status], show_progress="hidden")
+        # waiting for the index costs nothing, so page loads during a start never take chat slots
+        blocks.load(on_load, None, [chatbot, tags, status], show_progress="hidden", concurrency_limit=None)
 
         def reindex():
             yield "Re-indexing: rescanning the notes folders…"
