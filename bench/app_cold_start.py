@@ -1,0 +1,134 @@
+"""Cold start and answer latency through the browser UI, measured with the real app and Chromium.
+
+    .venv/bin/python bench/app_cold_start.py --data-dir /tmp/bench-data --runs 3
+
+Each run starts `python app.py` (the index already built in --data-dir, so this is the
+"existing index" start) and measures, from the moment the process is spawned:
+  listening   the chat page first loads
+  answered    the first question's complete answer is on the page (the issue 6 target: <= 15 s)
+then asks --questions more questions in the same page and reports the time from pressing
+Enter to the complete answer on the page. Chromium is started before the clock starts.
+Figures are wall-clock on a shared machine: run it a few times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+QUESTIONS = [
+    "Do LLM therapists respond to emotions like low-quality human therapists?",
+    "Does warmth training make language models less reliable?",
+    "Can emotion rewards make language models genuinely empathic?",
+    "Do base models already contain hidden reasoning ability?",
+    "Why can't chatbots detect when users are ambivalent about change?",
+    "Does extended thinking help or hurt model reasoning?",
+    "Do LLMs use moral language more than humans?",
+    "Can scalar rewards capture all the information in agent feedback?",
+    "Does preference optimization harm conversational understanding?",
+    "Can AI systems learn social norms without embodied experience?",
+    "Do harder training environments always produce better empathy?",
+]
+DONE = "s => { const b = [...document.querySelectorAll(s)]; return b.length && /Sources:|None of the notes/.test(b[b.length-1].innerText); }"
+BOT = "#nb-chat [data-testid='bot']"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ask(page, question: str, answers_before: int) -> float:
+    page.fill("#nb-question textarea", question)
+    started = time.perf_counter()
+    page.press("#nb-question textarea", "Enter")
+    page.wait_for_function(
+        "([s, n]) => { const b = document.querySelectorAll(s); return b.length > n && "
+        "/Sources:|None of the notes/.test(b[b.length-1].innerText); }",
+        arg=[BOT, answers_before], timeout=120_000, polling=10,
+    )
+    return time.perf_counter() - started
+
+
+def one_run(context, env: dict, questions: int) -> dict:
+    port = free_port()
+    env = {**env, "BOT_PORT": str(port)}
+    url = f"http://127.0.0.1:{port}/"
+    log = open(Path(env["BOT_DATA_DIR"]) / "bench-app.log", "wb")
+    page = context.new_page()
+    spawned = time.perf_counter()
+    process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    try:
+        while True:
+            try:
+                page.goto(url, timeout=60_000)
+                page.wait_for_selector("#nb-question textarea", timeout=60_000)
+                break
+            except Exception:
+                if process.poll() is not None:
+                    raise RuntimeError("the app exited; see bench-app.log")
+                time.sleep(0.05)
+        listening = time.perf_counter() - spawned
+        ask(page, QUESTIONS[0], 0)
+        answered = time.perf_counter() - spawned
+        latencies = [ask(page, q, i + 1) for i, q in enumerate(QUESTIONS[1:questions + 1])]
+    finally:
+        page.close()
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+    return {"listening_s": round(listening, 2), "first_answer_s": round(answered, 2),
+            "ui_answer_s": [round(x, 3) for x in latencies]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", required=True, help="BOT_DATA_DIR (built on the first run if empty)")
+    parser.add_argument("--notes", default=str(ROOT / "seeds"))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--questions", type=int, default=10, help="answers timed after the first, per run")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update({"BOT_DATA_DIR": args.data_dir, "BOT_NOTES_DIR": args.notes, "BOT_RESCAN_SECONDS": "0",
+                "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False"})
+    Path(args.data_dir).mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            tempfile.mkdtemp(), executable_path="/usr/bin/chromium", headless=True, args=FLAGS)
+        if not (Path(args.data_dir) / "chroma").exists():
+            print("building the index first (not timed)...", file=sys.stderr)
+            one_run(context, env, 0)
+        runs = [one_run(context, env, args.questions) for _ in range(args.runs)]
+        context.close()
+    latencies = sorted(x for r in runs for x in r["ui_answer_s"])
+    summary = {
+        "runs": runs,
+        "first_answer_s_median": statistics.median(r["first_answer_s"] for r in runs),
+        "listening_s_median": statistics.median(r["listening_s"] for r in runs),
+        "ui_answer_s_p50": round(statistics.median(latencies), 3) if latencies else None,
+        "ui_answer_s_max": max(latencies) if latencies else None,
+    }
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
