@@ -111,13 +111,17 @@ def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog) -
         def ask(question, state, kind_values, tag_values):
             yield from stream(state, question, kind_values, tag_values)
 
-        box.submit(ask, [box, conversation, kinds, tags], outputs, show_progress="hidden")
+        # "always_last": a question sent while the previous answer is still finishing is asked
+        # right after it, never dropped (Gradio's default, "once", ignores it)
+        box.submit(ask, [box, conversation, kinds, tags], outputs, show_progress="hidden",
+                   trigger_mode="always_last")
 
         def ask_example(state, kind_values, tag_values, evt: gr.SelectData):
             value = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value or "")
             yield from stream(state, value, kind_values, tag_values)
 
-        chatbot.example_select(ask_example, [conversation, kinds, tags], outputs, show_progress="hidden")
+        chatbot.example_select(ask_example, [conversation, kinds, tags], outputs, show_progress="hidden",
+                               trigger_mode="always_last")
 
         def retry(state: Conversation, kind_values, tag_values):
             if not state.turns:
@@ -147,8 +151,7 @@ def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog) -
             turn = state.turn_at(data.index)
             if turn is None or turn.answer is None:
                 return
-            rating = {True: "up", False: "down"}.get(data.liked, "none") if isinstance(data.liked, bool) \
-                else {"Like": "up", "Dislike": "down"}.get(str(data.liked), "none")
+            rating = _rating(data.liked)
             feedback.record(
                 rating=rating, question=turn.question, answer=turn.answer,
                 user=getattr(request, "username", None) or "local",
@@ -193,6 +196,15 @@ def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog) -
         reindex_button.click(reindex, None, [status], concurrency_limit=1, concurrency_id="reindex")
 
     return blocks
+
+
+def _rating(liked) -> str:
+    """Gradio's like value (True/False, "Like"/"Dislike", or None when a vote is withdrawn) as a rating."""
+    if liked is True or liked == "Like":
+        return "up"
+    if liked is False or liked == "Dislike":
+        return "down"
+    return "none"
 
 
 def _outputs(state: Conversation, step: Step):

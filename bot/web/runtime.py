@@ -223,8 +223,21 @@ class AppRuntime:
             log.info("serving index version %d: %d notes, %d chunks (index open in %.1f s)",
                      snapshot.version, len(snapshot.notes), len(snapshot.chunk_ids), self.ready_seconds)
             self._ready.set()
+            self._warm_up(index)
             return True
         return False
+
+    def _warm_up(self, index) -> None:
+        """Answer one throwaway question, so the first person's question doesn't pay for the
+        query model's copy and torch's first run (about a second); done while the page loads."""
+        from ..answer import answer_question
+
+        started = time.perf_counter()
+        try:
+            answer_question(index, "warm up")
+        except Exception as exc:  # a real question will meet the same problem and report it
+            log.debug("warm-up question failed: %s", exc)
+        log.debug("warmed up in %.2f s", time.perf_counter() - started)
 
     def _fail(self, message: str) -> None:
         self.error = message
