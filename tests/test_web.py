@@ -351,3 +351,26 @@ def test_a_second_app_on_the_same_store_stops_with_the_reason(tmp_path, embedder
         second.close()
     finally:
         first.close()
+
+
+def test_bot_serve_on_a_store_another_process_holds_stops_with_the_reason(tmp_path, embedder):
+    import os
+    import subprocess
+    import sys
+
+    from bot.store import Store
+
+    from .conftest import ROOT, free_port
+
+    notes = _small_collection(tmp_path)
+    settings = _settings(tmp_path, notes)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update({"BOT_DATA_DIR": str(settings.data_dir), "BOT_NOTES_DIR": str(notes), "HF_HUB_OFFLINE": "1"})
+    with Store.open(settings, embedder.fingerprint, purpose="bot ingest"):
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "serve", "--port", str(free_port())],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        )
+    assert done.returncode == 1
+    assert f"is in use by process {os.getpid()} (bot ingest)" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -92,6 +92,13 @@ class AppRuntime:
         return self._ready.is_set()
 
     @property
+    def busy(self) -> bool:
+        """True while the index is being opened, built or updated."""
+        opening = self._started and not self._ready.is_set() and not self.fatal and any(
+            t.name == "index-keeper" and t.is_alive() for t in self._threads)
+        return opening or self._ingest_lock.locked()
+
+    @property
     def owns_ingest(self) -> bool:
         """True with an embedded store: this process rescans the notes folders and ingests."""
         return not self.settings.server_mode
@@ -110,8 +117,9 @@ class AppRuntime:
         """Stop the background work and release the store (an ingest under way is left crash-safe)."""
         self._stop.set()
         self._ingest_requested.set()
+        deadline = time.monotonic() + CLOSE_WAIT_SECONDS
         for thread in self._threads:
-            thread.join(timeout=10)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._ready.clear()
         # Never close the store under a running ingest. A long one is left to die with the
         # process: ingest is crash-safe, and the next start resumes it from the embedding cache.
@@ -185,7 +193,7 @@ class AppRuntime:
         thread.start()
 
     def _run(self) -> None:
-        if not self._open():
+        if not self._open() or self._stop.is_set():
             return
         if self.owns_ingest:
             self._ingest_requested.set()  # the first rescan: bring the index up to date now

@@ -11,7 +11,10 @@ with its message and status 1.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import socket
 import sys
 import threading
 import time
@@ -27,6 +30,10 @@ GRACEFUL_SHUTDOWN_SECONDS = 3
 def serve(settings: Settings, *, log_level: str = "info") -> int:
     """Run the app until interrupted; 0 on a clean stop, 1 when the index could not be opened."""
     started = time.perf_counter()
+    problem = port_problem(settings.host, settings.port)
+    if problem:
+        log.error("%s", problem)
+        return 1
     runtime = AppRuntime(settings)
     runtime.start()  # the model loads while gradio imports below
 
@@ -62,13 +69,42 @@ def serve(settings: Settings, *, log_level: str = "info") -> int:
             print(f"\nnotes-bot is ready: {where}  (Ctrl-C to stop)\n", file=sys.stderr, flush=True)
 
     threading.Thread(target=announce, name="announce", daemon=True).start()
+    code = 0
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down cleanly
         pass
+    except SystemExit as exc:  # uvicorn could not start (it has logged why)
+        code = exc.code if isinstance(exc.code, int) else 1
     finally:
         runtime.close()
-    return 1 if runtime.fatal else 0
+    code = code or (1 if runtime.fatal else 0)
+    if runtime.busy:
+        # Stopped while the index was still being built or updated. Ingest is crash-safe and the
+        # next start resumes it; leave now rather than let the interpreter tear torch down under
+        # a running thread (which aborts with "terminate called without an active exception").
+        log.warning("stopped during an ingest; the next start resumes it")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the app can't listen on host:port (checked before the slow start), or None."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc} (check BOT_HOST)"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = "is in use (is the app already running?)" if exc.errno == errno.EADDRINUSE else f": {exc.strerror}"
+            return f"cannot listen on {host}:{port}: the port {reason}. Stop the other process or set BOT_PORT."
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
