@@ -374,3 +374,15 @@ def test_bot_serve_on_a_store_another_process_holds_stops_with_the_reason(tmp_pa
     assert done.returncode == 1
     assert f"is in use by process {os.getpid()} (bot ingest)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_question_the_notes_dont_address_says_so_and_names_the_nearest_notes(web_runtime):  # noqa: F811
+    from bot.answer import NOT_ADDRESSED
+
+    conversation = Conversation()
+    steps = run(web_runtime, conversation, "What is the boiling point of tungsten?")
+    answer = conversation.turns[-1].answer
+    assert answer.abstained and not answer.citations
+    shown = steps[-1].messages[-1]["content"]
+    assert shown.startswith(NOT_ADDRESSED) and "**The nearest notes:**" in shown
+    assert "None of the notes answered that" in steps[1].sources
