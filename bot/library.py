@@ -1,13 +1,13 @@
 """Read notes: the one read-only facade the UI and the API use over the index's current snapshot.
 
-    >>> library = Library(lambda: index.snapshot)                      # doctest: +SKIP
-    >>> library.note("does-empathy-training-make-ai-systems-less-reliable").kind
+    >>> library = Library(lambda: index.snapshot)                     # doctest: +SKIP
+    >>> library.note("does-empathy-training-make-ai-systems-less-reliable").kind  # doctest: +SKIP
     'source'
-    >>> [n.title for n in library.find(kind="inquiry", query="empathy rewards")][:1]
-    ['Can alternative reward functions shift LLMs from problem-solving to empathy?']
-    >>> page = library.page("do-reasoning-scaffolds-reshape-which-empathy-skills-models-develop")
-    >>> [n.title for n in page.cited_by][:1], [s.title for s in page.similar][:1]
-    (['Can pretrained priors set exploration ceilings ...'], ['Do extended thinking blocks ...'])
+    >>> [n.title for n in library.find(kind="inquiry", query="empathy rewards")][:1]  # doctest: +SKIP
+    ['Can pretrained priors set exploration ceilings for empathetic capability development?']
+    >>> page = library.page("do-reasoning-scaffolds-reshape-which-empathy-skills-models-develop")  # doctest: +SKIP
+    >>> [n.title for n in page.similar][:1]                            # doctest: +SKIP
+    ['Do extended thinking blocks access latent empathetic capabilities in models?']
 
 Everything comes from one snapshot per call (a consistent index version), is
 looked up by note id in memory (ids are never file paths), and is returned as

@@ -1,10 +1,9 @@
 """Thumbs up/down on answers, kept in SQLite in the data dir (`<data_dir>/feedback.sqlite`).
 
-    >>> log = FeedbackLog(Path("/tmp/data"))                                  # doctest: +SKIP
-    >>> log.record(rating="up", question="Q", answer=answer, user="local", session="s1")
-    1
-    >>> log.all()[0]["rating"], log.all()[0]["citations"][0]["note_id"]
-    ('up', 'do-reasoning-scaffolds-...')
+    log = FeedbackLog(settings.data_dir)
+    log.record(rating="up", question=question, answer=answer, user="local", session="s1")   # -> row id
+    log.all()[-1]["rating"], log.all()[-1]["citations"][0]["note_id"]
+    # ('up', 'do-reasoning-scaffolds-reshape-which-empathy-skills-models-develop')
 
 Every vote is its own row, committed before `record` returns (WAL, so several
 app workers may write at once); a vote withdrawn in the UI is recorded as
