@@ -28,7 +28,9 @@ from .index import Index, Snapshot
 from .lexical import tokenize
 from .models import Answer, Citation, NoteRef
 from .quotes import DEFAULT_QUOTE_PARAMS, Quote, QuoteParams, pick_quotes
-from .retrieval import DEFAULT_PARAMS, Filters, NoteHit, RetrievalParams, first_stage, mmr, rank_notes
+from .retrieval import (
+    DEFAULT_PARAMS, Candidates, Filters, NoteHit, RetrievalParams, first_stage, hits_from, mmr, note_features, score_notes,
+)
 from .settings import Settings
 
 NOT_ADDRESSED = "None of the notes address this."
@@ -47,7 +49,9 @@ class QuestionError(ValueError):
 class AnswerParams:
     retrieval: RetrievalParams = DEFAULT_PARAMS
     quotes: QuoteParams = DEFAULT_QUOTE_PARAMS
-    notes_considered: int = 8  # notes whose passages are scored for the answer
+    notes_considered: int = 10  # top notes whose passages are scored (and re-ranked by them)
+    evidence_rerank: bool = True  # re-order those notes by retrieval + passage evidence
+    evidence_weight: float = 0.5  # the passage evidence's share in that re-ordering
     evidence_margin: float = 0.12  # quote notes whose evidence is within this of the best
     diversity: float = 0.25  # MMR trade-off among the notes shown
     follow_up_boost: float = 0.05  # evidence bonus for notes the previous answer cited
@@ -60,7 +64,8 @@ DEFAULT_ANSWER_PARAMS = AnswerParams()
 class Evidence:
     hit: NoteHit
     quotes: list[Quote]
-    score: float  # how well the note's best passage answers the question
+    score: float  # how well the note's best passage answers the question (abstention, margins)
+    passage: float = float("-inf")  # the best passage's own score (re-ranking)
 
 
 # --- the public entry point -------------------------------------------------------------
@@ -120,6 +125,16 @@ def check_question(question: object, max_chars: int) -> str:
 # --- answering --------------------------------------------------------------------------
 
 
+@dataclass
+class Response:
+    """An answer and what it was made from (for evaluation and debugging)."""
+
+    answer: Answer
+    hits: list[NoteHit]  # every retrieved note, best first (evidence-reranked at the top)
+    evidence: list[Evidence]  # the notes whose passages were scored, in the order they'd be quoted
+    query: str  # what was searched (the question, expanded for a follow-up)
+
+
 def answer_question(
     index: Index,
     question: str,
@@ -129,7 +144,25 @@ def answer_question(
     params: AnswerParams = DEFAULT_ANSWER_PARAMS,
     timings: dict[str, float] | None = None,
 ) -> Answer:
-    """The whole read path for one question, against the index's current snapshot."""
+    """The whole read path for one question, against the index's current snapshot.
+
+    `timings`, when given, receives milliseconds per stage: embed, dense, lexical
+    (together: the search), fusion, quotes, compose.
+    """
+    return respond(index, question, history, filters, params=params, timings=timings).answer
+
+
+def respond(
+    index: Index,
+    question: str,
+    history: Sequence[dict] | None = None,
+    filters: dict | Filters | None = None,
+    *,
+    params: AnswerParams = DEFAULT_ANSWER_PARAMS,
+    timings: dict[str, float] | None = None,
+    candidates: int | None = None,
+) -> Response:
+    """`answer_question`, keeping the ranked notes and scored passages beside the answer."""
     clock = _Clock(timings)
     question = check_question(question, index.settings.max_question_chars)
     parsed_filters = Filters.parse(filters)
@@ -138,35 +171,84 @@ def answer_question(
 
     vector = index.embedder.encode_query(query)
     clock.lap("embed")
-    hits, evidence = find_evidence(index, snapshot, query, vector, parsed_filters, params, clock)
-    if cited_before:
-        for item in evidence:
-            if item.hit.note_id in cited_before:
-                item.score += params.follow_up_boost
-        evidence.sort(key=lambda e: -e.score)
+    # A follow-up's own words are what is new: they count twice in the lexical query.
+    terms_query = query if query == question else f"{question} {query}"
+    hits, evidence = find_evidence(index, snapshot, terms_query, vector, parsed_filters, params, clock,
+                                   boost_notes=cited_before, candidates=candidates)
     threshold = index.settings.abstain_below or ABSTAIN_BELOW
     answer = compose_answer(question, snapshot, hits, evidence, threshold, params,
                             max_notes=index.settings.answer_notes)
     clock.lap("compose")
-    return answer
+    return Response(answer=answer, hits=hits, evidence=evidence, query=query)
 
 
 def find_evidence(index: Index, snapshot: Snapshot, query: str, vector: np.ndarray,
-                  filters: Filters, params: AnswerParams, clock=None) -> tuple[list[NoteHit], list[Evidence]]:
-    """Ranked notes and, for the best few, their best passages with an evidence score."""
+                  filters: Filters, params: AnswerParams = DEFAULT_ANSWER_PARAMS, clock=None,
+                  boost_notes: set[str] | frozenset[str] = frozenset(),
+                  candidates: int | None = None) -> tuple[list[NoteHit], list[Evidence]]:
+    """Ranked notes and, for the best few, their best passages with an evidence score.
+
+    Searches (dense in Chroma, BM25 in memory), then `rank_and_quote`.
+    """
     clock = clock or _Clock(None)
-    n = index.settings.candidates
-    candidates = first_stage(index, snapshot, query, vector, filters, n)
-    clock.lap("search")
-    hits = rank_notes(snapshot, candidates, vector, params.retrieval)
+    first = first_stage(index, snapshot, query, vector, filters, candidates or index.settings.candidates, clock)
+    if clock.timings is not None:
+        clock.timings["search"] = clock.timings.get("dense", 0.0) + clock.timings.get("lexical", 0.0)
+    return rank_and_quote(snapshot, query, vector, first, params, clock, boost_notes)
+
+
+def rank_and_quote(snapshot: Snapshot, query: str, vector: np.ndarray, first: Candidates,
+                   params: AnswerParams = DEFAULT_ANSWER_PARAMS, clock=None,
+                   boost_notes: set[str] | frozenset[str] = frozenset()) -> tuple[list[NoteHit], list[Evidence]]:
+    """Per-note ranking of first-stage candidates, then the best passages of the top notes.
+
+    The best `notes_considered` notes are re-ordered by retrieval score plus how well
+    their best passage answers the question, so the note quoted first is the one
+    whose own words fit best, and the ranking the benchmark scores is the one the
+    answer shows.
+    """
+    clock = clock or _Clock(None)
+    features = note_features(snapshot, first, vector, query)
+    hits = hits_from(snapshot, features, score_notes(features, params.retrieval))
     clock.lap("fusion")
-    shortlist = mmr(hits[: params.notes_considered * 2], snapshot.note_vectors, params.notes_considered, params.diversity)
     weights = snapshot.lexical.weights(list(dict.fromkeys(tokenize(query))))
-    evidence = [note_evidence(snapshot, hit, vector, weights, params.quotes) for hit in shortlist]
+    top = hits[: params.notes_considered]
+    evidence = [note_evidence(snapshot, hit, vector, weights, params.quotes) for hit in top]
+    for item in evidence:
+        if item.hit.note_id in boost_notes:
+            item.score += params.follow_up_boost
+            item.passage += params.follow_up_boost
+    if params.evidence_rerank and params.retrieval.fusion not in ("dense", "lexical") and evidence:
+        order = rerank_order([h.score for h in top], [e.passage for e in evidence], params.evidence_weight)
+        ranked_scores = sorted((h.score for h in top), reverse=True)
+        top = [top[i] for i in order]
+        evidence = [evidence[i] for i in order]
+        for hit, score in zip(top, ranked_scores):  # scores keep following the order
+            hit.score = score
+        hits = top + hits[len(top):]
     evidence = [e for e in evidence if e.quotes]
-    evidence.sort(key=lambda e: -e.score)
     clock.lap("quotes")
     return hits, evidence
+
+
+def rerank_order(retrieval: Sequence[float], evidence: Sequence[float], weight: float) -> list[int]:
+    """Order of the top notes by z(retrieval score) + weight * z(evidence score) (pure).
+
+        >>> rerank_order([3.0, 2.9, 1.0], [0.2, 0.6, 0.1], weight=1.0)
+        [1, 0, 2]
+    """
+    r = _zscore(np.asarray(retrieval, dtype=np.float64))
+    e = np.asarray(evidence, dtype=np.float64)
+    e = _zscore(np.where(np.isfinite(e), e, np.nanmin(np.where(np.isfinite(e), e, np.nan)) if np.isfinite(e).any() else 0.0))
+    combined = r + weight * e
+    return [int(i) for i in np.argsort(-combined, kind="stable")]
+
+
+def _zscore(values: np.ndarray) -> np.ndarray:
+    if len(values) < 2:
+        return np.zeros_like(values)
+    std = float(values.std())
+    return (values - float(values.mean())) / (std if std > 1e-9 else 1.0)
 
 
 def note_evidence(snapshot: Snapshot, hit: NoteHit, vector: np.ndarray, weights: dict[str, float],
@@ -182,9 +264,9 @@ def note_evidence(snapshot: Snapshot, hit: NoteHit, vector: np.ndarray, weights:
         c = hit.chunks[0]
         best_chunk = (int(snapshot.chunk_start[c]), int(snapshot.chunk_end[c]))
     quotes = pick_quotes(note.text, spans, snapshot.sentence_vectors[rows.start:rows.stop], vector,
-                         weights, best_chunk, limit=2, params=params)
+                         weights, best_chunk, limit=2, params=params, note_vector=snapshot.note_vectors[hit.row])
     score = evidence_score(quotes[0], hit) if quotes else float("-inf")
-    return Evidence(hit=hit, quotes=quotes, score=score)
+    return Evidence(hit=hit, quotes=quotes, score=score, passage=quotes[0].score if quotes else float("-inf"))
 
 
 def evidence_score(best: Quote, hit: NoteHit) -> float:
@@ -271,26 +353,54 @@ def is_follow_up(question: str) -> bool:
 
 
 def expand_follow_up(question: str, history: Sequence[dict] | None) -> tuple[str, set[str]]:
-    """The query to search with, and the notes the previous answer cited (for a follow-up)."""
-    if not history or not is_follow_up(question):
+    """The query to search with, and the notes the previous answer cited (for a follow-up).
+
+    A follow-up is searched together with the question it follows (itself resolved
+    the same way when it was a follow-up too), and the notes the previous answer
+    linked to get a small evidence bonus. Deterministic: the same history and
+    question always give the same query.
+
+        >>> expand_follow_up("and what about empathy?", [
+        ...     {"role": "user", "content": "Does warmth training hurt?"},
+        ...     {"role": "assistant", "content": "> ... [[1]](/notes/warmth?hl=0-9#hl)"}])
+        ('and what about empathy? Does warmth training hurt?', {'warmth'})
+    """
+    turns = _turns(history)
+    if not turns or not is_follow_up(question):
         return question, set()
-    previous_question = ""
-    previous_answer = ""
-    for message in reversed(list(history)):
+    previous_question, previous_answer = turns[-1]
+    earlier = [m for q, a in turns[:-1] for m in ({"role": "user", "content": q}, {"role": "assistant", "content": a})]
+    resolved, _ = expand_follow_up(previous_question, earlier[-_MAX_CHAIN * 2:] if earlier else None)
+    cited = {unquote(m.group(1)) for m in _NOTE_LINK.finditer(previous_answer)}
+    return f"{question} {resolved}", cited
+
+
+_MAX_CHAIN = 2  # a follow-up of a follow-up still finds the topic; further back is a new topic
+
+
+def _turns(history: Sequence[dict] | None) -> list[tuple[str, str]]:
+    """(user question, the assistant's reply or "") pairs, oldest first."""
+    turns: list[tuple[str, str]] = []
+    for message in history or []:
         if not isinstance(message, dict):
             continue
-        content = message.get("content")
-        if not isinstance(content, str):
-            continue
-        if message.get("role") == "assistant" and not previous_answer and not previous_question:
-            previous_answer = content
-        elif message.get("role") == "user":
-            previous_question = content.strip()
-            break
-    if not previous_question:
-        return question, set()
-    cited = {unquote(m.group(1)) for m in _NOTE_LINK.finditer(previous_answer)}
-    return f"{previous_question} {question}", cited
+        content = _content_text(message.get("content"))
+        if message.get("role") == "user" and content.strip():
+            turns.append((content.strip(), ""))
+        elif message.get("role") == "assistant" and turns and not turns[-1][1]:
+            turns[-1] = (turns[-1][0], content)
+    return turns
+
+
+def _content_text(content: object) -> str:
+    """A message's text: a string, or the text parts of a list (Gradio and OpenAI-style content)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("content") or "")
+    if isinstance(content, (list, tuple)):
+        return "\n".join(_content_text(part) for part in content)
+    return ""
 
 
 # --- Markdown -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
     bot ask "QUESTION" [--json]     answer from the notes
     bot eval --beir DIR             measure retrieval and quoting on a BEIR dataset
     bot serve [--host --port]       the chat app (the same as `python app.py`)
+    bot adapt [PATH ...]            fine-tune the embedder on the notes' own title → text pairs
     bot settings [--markdown]       every setting, its variable and default
 """
 
@@ -140,6 +141,79 @@ def serve(host: str | None, port: int | None, root_path: str | None, notes_dir: 
     except ValidationError as exc:
         _fail(f"invalid settings: {exc}", code=2)
     sys.exit(run_server(settings))
+
+
+@cli.command("eval")
+@click.option("--beir", "beir_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="A BEIR-format folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
+@click.option("--split", default=None, help="Which qrels/<split>.tsv (default: the only one there).")
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the JSON here (default: stdout).")
+@click.option("--fusion", type=click.Choice(["weighted", "rrf", "dense", "lexical"]), default="weighted",
+              show_default=True, help="Fusion, or one retriever alone (a baseline).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def evaluate(beir_dir: Path, split: str | None, out: Path | None, fusion: str, no_progress: bool) -> None:
+    """Measure retrieval and quoting on a BEIR dataset, through the chat's own read path.
+
+    The corpus is ingested into its own store under the data dir (keyed by the
+    corpus file's hash: the second run starts at once). Prints a metrics table
+    on stderr; writes {"metrics", "run", "quotes"} as JSON to --out or stdout.
+    """
+    from dataclasses import replace
+
+    from .answer import DEFAULT_ANSWER_PARAMS
+    from .embeddings import EmbeddingModelError
+    from .evaluate import BeirError, evaluate as run_eval, metrics_table
+    from .store import StoreError
+
+    params = replace(DEFAULT_ANSWER_PARAMS, retrieval=replace(DEFAULT_ANSWER_PARAMS.retrieval, fusion=fusion))
+    try:
+        result, data = run_eval(beir_dir, split, Settings(), params=params, progress=not no_progress)
+    except BeirError as exc:
+        _fail(str(exc), code=2)
+    except (StoreError, EmbeddingModelError) as exc:
+        _fail(str(exc))
+    text = json.dumps(result)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+    click.echo(f"{data.directory.name} {data.split}: {len(data.queries)} queries, fusion {fusion}", err=True)
+    click.echo(metrics_table({data.split: result["metrics"]}), err=True)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False),
+              help="Where to save the adapted model (default: under the data dir).")
+@click.option("--epochs", default=1, show_default=True, type=click.IntRange(1, 20))
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(4, 512))
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def adapt(paths: tuple[Path, ...], out: Path | None, epochs: int, batch_size: int, no_progress: bool) -> None:
+    """Adapt the embedding model to your notes (opt-in; minutes on a CPU).
+
+    Fine-tunes BOT_EMBEDDING_MODEL so each note's title lands nearest its own
+    text (contrastive, the other notes as negatives), reading the notes under
+    PATHS (default: BOT_NOTES_DIR). Prints the cost and the model folder; set
+    BOT_EMBEDDING_MODEL to it to use it (a new index is built for it on first use).
+    """
+    from .adapt import AdaptParams, adapt as run_adapt
+    from .ingest import read_notes
+    from .notes import build_notes
+
+    settings = Settings()
+    parsed, skipped, _ = read_notes([Path(p) for p in paths] or settings.notes_dirs, settings)
+    for item in skipped:
+        click.echo(f"skipped {item.path}: {item.reason}", err=True)
+    notes = build_notes(parsed)
+    try:
+        report = run_adapt(notes, settings, out, params=AdaptParams(epochs=epochs, batch_size=batch_size),
+                           progress=not no_progress)
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+    click.echo(report.summary())
+    click.echo(f"export BOT_EMBEDDING_MODEL={report.model_dir}")
 
 
 @cli.command("settings")

@@ -5,12 +5,18 @@ A passage is one sentence, or two adjacent sentences of one paragraph, at most
 are scored from vectors computed at ingest (never per query):
 
     score = cos(question, sentence)
-          + lexical  * IDF-weighted share of the question's terms the sentence contains
+          + lexical  * IDF-weighted share of the question's key terms the sentence holds
           + context  * the better neighbour's cosine (evidence rarely stands alone)
+          + focus    * cos(sentence, the note as a whole) (on the note's topic, not a digression)
           + chunk    * 1 if the sentence is in the note's best-matching chunk
 
+then each sentence is offered alone and with either neighbour; a pair wins when
+its weaker sentence still scores within `pair_gap` of the stronger one, so a
+passage carries the context a reader needs and two halves of one finding stay
+together. Nothing depends on where a sentence sits in the note.
+
     >>> q = np.array([1.0, 0.0]); vectors = np.array([[0.2, 0.98], [0.9, 0.43]])
-    >>> text = "Cats sleep a lot. Warmth training hurts reliability."
+    >>> text = "Cats sleep a lot.\\nWarmth training hurts reliability."
     >>> picks = pick_quotes(text, [(0, 17, True), (18, 52, True)], vectors, q, {"warmth": 1.0})
     >>> text[picks[0].start:picks[0].end]
     'Warmth training hurts reliability.'
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -33,8 +40,9 @@ _CLAUSE = re.compile(r"[;:,]\s+|\s+[—–]\s+|\)\s+")
 class QuoteParams:
     lexical: float = 0.35
     context: float = 0.15
+    focus: float = 0.0
     chunk: float = 0.03
-    pair_ratio: float = 0.7  # add the neighbour when it scores at least this share of the best
+    pair_gap: float = 0.15  # add the better neighbour when it scores within this of the sentence
 
 
 DEFAULT_QUOTE_PARAMS = QuoteParams()
@@ -44,8 +52,14 @@ DEFAULT_QUOTE_PARAMS = QuoteParams()
 class Quote:
     start: int
     end: int
-    score: float  # the best sentence's score
-    similarity: float  # its cosine to the question
+    score: float  # the passage's best sentence score
+    similarity: float  # that sentence's cosine to the question
+
+
+@lru_cache(maxsize=262_144)
+def sentence_terms(sentence: str) -> frozenset[str]:
+    """The stemmed terms of a sentence (memoised: notes are quoted again and again)."""
+    return frozenset(tokenize(sentence))
 
 
 def sentence_scores(
@@ -56,26 +70,35 @@ def sentence_scores(
     query_weights: dict[str, float],
     best_chunk: tuple[int, int] | None = None,
     params: QuoteParams = DEFAULT_QUOTE_PARAMS,
+    note_vector: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(score, cosine) of every sentence; unquotable sentences score -inf."""
     if not spans:
         return np.zeros(0), np.zeros(0)
-    cosine = (np.asarray(vectors, dtype=np.float32) @ query_vector).astype(np.float64)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    cosine = (vectors @ query_vector).astype(np.float64)
     total = sum(query_weights.values()) or 1.0
     lexical = np.zeros(len(spans))
-    for i, (start, end, _) in enumerate(spans):
-        present = set(tokenize(text[start:end]))
-        lexical[i] = sum(w for t, w in query_weights.items() if t in present) / total
+    if params.lexical:
+        for i, (start, end, _) in enumerate(spans):
+            present = sentence_terms(text[start:end])
+            lexical[i] = sum(w for t, w in query_weights.items() if t in present) / total
+    joined = [i + 1 < len(spans) and _same_paragraph(text, spans, i) for i in range(len(spans))]
     neighbour = np.full(len(spans), -1.0)
     for i in range(len(spans)):
-        around = [cosine[j] for j in (i - 1, i + 1) if 0 <= j < len(spans) and _same_paragraph(text, spans, min(i, j))]
-        if around:
-            neighbour[i] = max(around)
+        if i > 0 and joined[i - 1]:
+            neighbour[i] = max(neighbour[i], cosine[i - 1])
+        if joined[i]:
+            neighbour[i] = max(neighbour[i], cosine[i + 1])
     in_chunk = np.zeros(len(spans))
     if best_chunk is not None:
         for i, (start, end, _) in enumerate(spans):
             in_chunk[i] = float(start >= best_chunk[0] and end <= best_chunk[1])
-    score = cosine + params.lexical * lexical + params.context * np.maximum(neighbour, 0) + params.chunk * in_chunk
+    focus = np.zeros(len(spans))
+    if params.focus and note_vector is not None:
+        focus = (vectors @ note_vector).astype(np.float64)
+    score = (cosine + params.lexical * lexical + params.context * np.maximum(neighbour, 0)
+             + params.focus * focus + params.chunk * in_chunk)
     quotable = np.asarray([q for _, _, q in spans], dtype=bool)
     return np.where(quotable, score, -np.inf), cosine
 
@@ -89,25 +112,27 @@ def pick_quotes(
     best_chunk: tuple[int, int] | None = None,
     limit: int = 2,
     params: QuoteParams = DEFAULT_QUOTE_PARAMS,
+    note_vector: np.ndarray | None = None,
 ) -> list[Quote]:
     """The best non-overlapping passages of a note, best first."""
-    scores, cosine = sentence_scores(text, spans, vectors, query_vector, query_weights, best_chunk, params)
+    scores, cosine = sentence_scores(text, spans, vectors, query_vector, query_weights, best_chunk, params,
+                                     note_vector)
     picks: list[Quote] = []
     used: set[int] = set()
     for i in np.argsort(-scores, kind="stable"):
         i = int(i)
-        if not np.isfinite(scores[i]) or i in used or len(picks) >= limit:
+        if len(picks) >= limit:
+            break
+        if not np.isfinite(scores[i]) or i in used:
             continue
         first, last = i, i
-        best_neighbour = _best_neighbour(text, spans, scores, i, used)
-        if best_neighbour is not None and scores[best_neighbour] >= params.pair_ratio * scores[i]:
-            first, last = min(i, best_neighbour), max(i, best_neighbour)
+        partner = _best_neighbour(text, spans, scores, i, used)
+        if partner is not None and scores[i] - scores[partner] <= params.pair_gap:
+            first, last = min(i, partner), max(i, partner)
         start, end = spans[first][0], spans[last][1]
         if end - start > MAX_QUOTE_CHARS:
-            start, end = spans[i][0], spans[i][1]
+            start, end = best_clause_window(text, spans[i][0], spans[i][1], query_weights)
             first = last = i
-            if end - start > MAX_QUOTE_CHARS:
-                start, end = best_clause_window(text, start, end, query_weights)
         used.update(range(first, last + 1))
         picks.append(Quote(start=start, end=end, score=float(scores[i]), similarity=float(cosine[i])))
     return picks
@@ -130,6 +155,8 @@ def _same_paragraph(text: str, spans, i: int) -> bool:
 
 def best_clause_window(text: str, start: int, end: int, query_weights: dict[str, float]) -> tuple[int, int]:
     """Within an over-long sentence, the run of clauses (≤ MAX_QUOTE_CHARS) sharing most question terms."""
+    if end - start <= MAX_QUOTE_CHARS:
+        return start, end
     cuts = [start] + [m.end() for m in _CLAUSE.finditer(text, start, end)] + [end]
     pieces = [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
     best, best_value = (start, start), -1.0

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .index import Index, Snapshot
+from .lexical import tokenize
 from .models import KINDS
 
 
@@ -96,16 +97,30 @@ class NoteHit:
     lexical: float = 0.0  # best chunk BM25 score
 
 
+FUSIONS = ("weighted", "rrf", "dense", "lexical")
+
+
 @dataclass(frozen=True)
 class RetrievalParams:
-    """The knobs of fusion and aggregation (tuned on the SciFact training split)."""
+    """The knobs of fusion and aggregation (tuned on half of the SciFact training split).
 
-    fusion: str = "weighted"  # "weighted" (z-scores) or "rrf"
-    dense_weight: float = 1.0
-    lexical_weight: float = 0.8
-    note_weight: float = 0.3  # the note's mean vector, a document-level view
-    rrf_k: int = 60
+    `fusion` is "weighted" (z-scores of per-note features, summed with these weights),
+    "rrf" (reciprocal-rank fusion of the dense and lexical chunk rankings), or one
+    retriever alone ("dense", "lexical") for baselines.
+    """
+
+    fusion: str = "weighted"
+    dense_weight: float = 1.0  # best chunk's cosine
+    lexical_weight: float = 0.8  # best chunk's BM25
+    note_weight: float = 0.3  # the note's mean vector: a document-level view
+    sentence_weight: float = 0.0  # the note's best sentence cosine
+    title_weight: float = 1.5  # the question names the note's title (see `title_match`)
     support_weight: float = 0.1  # the note's second-best chunk adds a little
+    rrf_k: int = 60
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
 
 
 DEFAULT_PARAMS = RetrievalParams()
@@ -122,10 +137,14 @@ class Candidates:
 
 
 def first_stage(index: Index, snapshot: Snapshot, query: str, vector: np.ndarray,
-                filters: Filters, n: int) -> Candidates:
+                filters: Filters, n: int, clock=None) -> Candidates:
     """Dense top-n chunks from Chroma and BM25 top-n chunks, both restricted to live chunks."""
     dense_rows, dense_scores = dense_search(index, snapshot, vector, filters, n)
+    if clock is not None:
+        clock.lap("dense")
     lexical_rows, lexical_scores = lexical_search(snapshot, query, filters, n)
+    if clock is not None:
+        clock.lap("lexical")
     return Candidates(dense_rows, dense_scores, lexical_rows, lexical_scores)
 
 
@@ -153,50 +172,111 @@ def lexical_search(snapshot: Snapshot, query: str, filters: Filters, n: int):
     return snapshot.lexical.search(query, n, chunk_mask)
 
 
-def rank_notes(snapshot: Snapshot, candidates: Candidates, vector: np.ndarray,
-               params: RetrievalParams = DEFAULT_PARAMS) -> list[NoteHit]:
-    """Fuse dense and lexical chunk scores and aggregate them per note, best first."""
-    rows, fused, dense, lexical = fuse(candidates, params)
-    note_rows = snapshot.chunk_note[rows] if len(rows) else np.zeros(0, np.int32)
-    note_cos = snapshot.note_vectors[note_rows] @ vector if len(rows) else np.zeros(0, np.float32)
-    return aggregate_notes(snapshot, rows, note_rows, fused, dense, lexical, note_cos, params)
+@dataclass
+class NoteFeatures:
+    """Per-note evidence for the candidate notes (one entry per note row in `rows`)."""
+
+    rows: np.ndarray  # note rows
+    chunks: list[list[int]]  # each note's candidate chunk rows, best fused first
+    dense: np.ndarray  # best chunk cosine (the dense floor when no chunk was found densely)
+    dense_second: np.ndarray  # second-best chunk cosine (the floor when there is none)
+    lexical: np.ndarray  # best chunk BM25 (0 when none)
+    note_cos: np.ndarray  # cosine to the note's mean vector
+    sentence_cos: np.ndarray  # best sentence cosine
+    title: np.ndarray  # title_match(question, title)
+    dense_rank: np.ndarray  # best chunk's rank in the dense list (inf when absent)
+    lexical_rank: np.ndarray
 
 
-def fuse(c: Candidates, params: RetrievalParams):
-    """Union of dense and lexical chunk rows with a fused score each."""
-    rows = np.union1d(c.dense_rows, c.lexical_rows).astype(np.int64)
-    dense = _lookup(rows, c.dense_rows, c.dense_scores, fill=_floor(c.dense_scores))
-    lexical = _lookup(rows, c.lexical_rows, c.lexical_scores, fill=0.0)
+def note_features(snapshot: Snapshot, c: Candidates, vector: np.ndarray, question: str) -> NoteFeatures:
+    """Gather the candidate chunks into notes and measure each note several ways."""
+    dense_of = {int(r): (i, float(s)) for i, (r, s) in enumerate(zip(c.dense_rows, c.dense_scores))}
+    lexical_of = {int(r): (i, float(s)) for i, (r, s) in enumerate(zip(c.lexical_rows, c.lexical_scores))}
+    floor = float(c.dense_scores.min()) if len(c.dense_scores) else 0.0
+    by_note: dict[int, list[int]] = {}
+    for row in list(dense_of) + [r for r in lexical_of if r not in dense_of]:
+        by_note.setdefault(int(snapshot.chunk_note[row]), []).append(row)
+    rows = np.asarray(sorted(by_note), dtype=np.int64)
+    n = len(rows)
+    dense = np.full(n, floor, np.float32)
+    second = np.full(n, floor, np.float32)
+    lexical = np.zeros(n, np.float32)
+    dense_rank = np.full(n, np.inf)
+    lexical_rank = np.full(n, np.inf)
+    chunks: list[list[int]] = []
+    sentence = np.zeros(n, np.float32)
+    title = np.zeros(n, np.float32)
+    question_terms = set(tokenize(question))
+    for i, note_row in enumerate(rows):
+        members = by_note[int(note_row)]
+        cos = sorted((dense_of[r][1] for r in members if r in dense_of), reverse=True)
+        if cos:
+            dense[i] = cos[0]
+            second[i] = cos[1] if len(cos) > 1 else floor
+            dense_rank[i] = min(dense_of[r][0] for r in members if r in dense_of)
+        bm25 = [lexical_of[r][1] for r in members if r in lexical_of]
+        if bm25:
+            lexical[i] = max(bm25)
+            lexical_rank[i] = min(lexical_of[r][0] for r in members if r in lexical_of)
+        members.sort(key=lambda r: (-dense_of.get(r, (0, floor))[1], -lexical_of.get(r, (0, 0.0))[1]))
+        chunks.append(members)
+        span = snapshot.sentences_of(int(note_row))
+        if len(span):
+            sentence[i] = float((snapshot.sentence_vectors[span.start:span.stop] @ vector).max())
+        title[i] = title_match(question_terms, snapshot.notes[int(note_row)].title)
+    note_cos = (snapshot.note_vectors[rows] @ vector).astype(np.float32) if n else np.zeros(0, np.float32)
+    return NoteFeatures(rows, chunks, dense, second, lexical, note_cos, sentence, title, dense_rank, lexical_rank)
+
+
+def title_match(question_terms: set[str], title: str) -> float:
+    """How fully the question names the note's title: 1.0 for the title itself, 0 below half.
+
+    Dice overlap of the two term sets, rescaled so that only a question made mostly of
+    the title's own words counts ("Do LLM therapists respond to emotions like ...?"
+    asked verbatim finds that note first, not an essay that quotes it).
+
+        >>> title_match(set(tokenize("Does warmth training hurt?")), "Does warmth training hurt?")
+        1.0
+    """
+    title_terms = set(tokenize(title))
+    if not question_terms or not title_terms:
+        return 0.0
+    dice = 2 * len(question_terms & title_terms) / (len(question_terms) + len(title_terms))
+    return max(0.0, (dice - 0.5) / 0.5)
+
+
+def score_notes(f: NoteFeatures, params: RetrievalParams = DEFAULT_PARAMS) -> np.ndarray:
+    """One relevance score per candidate note (pure)."""
+    if params.fusion == "dense":
+        return f.dense.copy()
+    if params.fusion == "lexical":
+        return f.lexical.copy()
     if params.fusion == "rrf":
-        fused = _rrf(rows, c.dense_rows, params.rrf_k) + _rrf(rows, c.lexical_rows, params.rrf_k)
-    else:
-        fused = params.dense_weight * _z(dense) + params.lexical_weight * _z(lexical)
-    return rows, fused, dense, lexical
+        return _rrf(f.dense_rank, params.rrf_k) + _rrf(f.lexical_rank, params.rrf_k)
+    return (
+        params.dense_weight * _z(f.dense)
+        + params.support_weight * _z(f.dense_second)
+        + params.lexical_weight * _z(f.lexical)
+        + params.note_weight * _z(f.note_cos)
+        + params.sentence_weight * _z(f.sentence_cos)
+        + params.title_weight * f.title
+    )
 
 
-def aggregate_notes(snapshot: Snapshot, rows, note_rows, fused, dense, lexical, note_cos,
-                    params: RetrievalParams) -> list[NoteHit]:
-    if len(rows) == 0:
-        return []
-    note_z = _z(note_cos) if params.fusion != "rrf" else np.zeros_like(fused)
-    chunk_score = fused + params.note_weight * note_z
-    order = np.argsort(-chunk_score, kind="stable")
-    hits: dict[int, NoteHit] = {}
-    for i in order:
-        note_row = int(note_rows[i])
-        hit = hits.get(note_row)
-        if hit is None:
-            hits[note_row] = NoteHit(
-                row=note_row, note_id=snapshot.notes[note_row].id, score=float(chunk_score[i]),
-                chunks=[int(rows[i])], dense=float(dense[i]), lexical=float(lexical[i]),
-            )
-        else:
-            if len(hit.chunks) == 1:
-                hit.score += params.support_weight * max(0.0, float(chunk_score[i]))
-            hit.chunks.append(int(rows[i]))
-            hit.dense = max(hit.dense, float(dense[i]))
-            hit.lexical = max(hit.lexical, float(lexical[i]))
-    return sorted(hits.values(), key=lambda h: (-h.score, h.note_id))
+def rank_notes(snapshot: Snapshot, candidates: Candidates, vector: np.ndarray,
+               params: RetrievalParams = DEFAULT_PARAMS, question: str = "") -> list[NoteHit]:
+    """Per-note results, best first: candidates gathered into notes, scored, sorted."""
+    features = note_features(snapshot, candidates, vector, question)
+    return hits_from(snapshot, features, score_notes(features, params))
+
+
+def hits_from(snapshot: Snapshot, f: NoteFeatures, scores: np.ndarray) -> list[NoteHit]:
+    hits = [
+        NoteHit(row=int(row), note_id=snapshot.notes[int(row)].id, score=float(scores[i]),
+                chunks=f.chunks[i], dense=float(f.dense[i]), lexical=float(f.lexical[i]))
+        for i, row in enumerate(f.rows)
+    ]
+    return sorted(hits, key=lambda h: (-h.score, h.note_id))
 
 
 def mmr(hits: list[NoteHit], note_vectors: np.ndarray, k: int, diversity: float = 0.3) -> list[NoteHit]:
@@ -221,20 +301,6 @@ def mmr(hits: list[NoteHit], note_vectors: np.ndarray, k: int, diversity: float 
     return [hits[i] for i in chosen]
 
 
-def _lookup(rows: np.ndarray, keys: np.ndarray, values: np.ndarray, fill: float) -> np.ndarray:
-    out = np.full(len(rows), fill, dtype=np.float32)
-    if len(keys):
-        position = {int(k): float(v) for k, v in zip(keys, values)}
-        for i, row in enumerate(rows):
-            if int(row) in position:
-                out[i] = position[int(row)]
-    return out
-
-
-def _floor(scores: np.ndarray) -> float:
-    return float(scores.min()) if len(scores) else 0.0
-
-
 def _z(values: np.ndarray) -> np.ndarray:
     if len(values) == 0:
         return values
@@ -242,6 +308,6 @@ def _z(values: np.ndarray) -> np.ndarray:
     return (values - float(values.mean())) / (std if std > 1e-6 else 1.0)
 
 
-def _rrf(rows: np.ndarray, ranked: np.ndarray, k: int) -> np.ndarray:
-    rank = {int(r): i for i, r in enumerate(ranked)}
-    return np.asarray([1.0 / (k + rank[int(r)] + 1) if int(r) in rank else 0.0 for r in rows], dtype=np.float32)
+def _rrf(ranks: np.ndarray, k: int) -> np.ndarray:
+    """1 / (k + rank), ranks counted from 1; absent (inf) contributes 0."""
+    return np.where(np.isfinite(ranks), 1.0 / (k + np.where(np.isfinite(ranks), ranks, 0) + 1), 0.0)
