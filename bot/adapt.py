@@ -195,7 +195,8 @@ def similar_batches(vectors, batch_size: int, rng: random.Random) -> list[int]:
 
 
 def _embed(model, texts: list[str]):
-    features = model.tokenize(texts)
+    prepare = getattr(model, "preprocess", None) or model.tokenize  # `tokenize` before v6
+    features = prepare(texts)
     return model(features)["sentence_embedding"]
 
 

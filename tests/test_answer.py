@@ -237,3 +237,29 @@ def test_new_question_is_not_a_follow_up():
     assert expand_follow_up(question, history) == (question, set())
     assert is_follow_up("and what about non-thinking models?") and is_follow_up("why?")
     assert is_follow_up("does it hold for them too?")
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st  # noqa: E402
+
+_WORDS = ["warmth", "empathy", "reasoning", "RLHF", "therapists", "reward", "models", "thinking", "why",
+          "does", "the", "of", "character", "reliability", "personas", "norms", "banana", "quantum", "?"]
+questions = st.one_of(
+    st.text(min_size=1, max_size=200).filter(lambda s: s.strip()),
+    st.lists(st.sampled_from(_WORDS), min_size=1, max_size=12).map(" ".join),
+)
+
+
+@hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(question=questions)
+def test_every_citation_is_verbatim_and_every_number_is_cited(seed_index, question):
+    answer = answer_question(seed_index, question)
+    snapshot = seed_index.snapshot
+    for citation in answer.citations:
+        assert snapshot.note(citation.note_id).text[citation.start:citation.end] == citation.quote
+        assert 0 < len(citation.quote) <= 400
+    shown = {int(n) for n in re.findall(r"\[\[(\d+)\]\]\(/notes/", answer.answer)}
+    assert shown == {c.n for c in answer.citations}
+    if answer.abstained:
+        assert answer.answer == NOT_ADDRESSED and not answer.citations

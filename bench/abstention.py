@@ -1,0 +1,183 @@
+"""Calibrate the abstention threshold (`bot.answer.ABSTAIN_BELOW`) and report its precision/recall.
+
+    .venv/bin/python bench/abstention.py [--beir ../shared/eval/scifact] [--claims 200]
+
+Questions whose answer is in the notes (written for the seed pages, and SciFact
+claims against the SciFact index) must be answered; off-topic questions (written
+here, none of them used by the tests) must abstain. Each question's best evidence
+score is measured once; the threshold is chosen on the calibration half (best F1
+of abstention) and precision/recall of abstention are reported on the held-out
+half, and on everything. "Positive" = the bot abstained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.answer import ABSTAIN_BELOW, respond  # noqa: E402
+from bot.evaluate import load_beir, open_eval_index  # noqa: E402
+from bot.index import Index  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SEED_ANSWERABLE = [
+    "Does training models to be warm make them less reliable?",
+    "What do models with think-then-say blocks develop under emotion rewards?",
+    "Why do LLM therapists jump to problem-solving?",
+    "Does RLHF reward task completion over validation in therapy?",
+    "How much do grounding acts drop after preference optimization?",
+    "Do models predict social norms better than people?",
+    "What is RLVER?",
+    "Can GRPO deliver stable empathy improvements?",
+    "Do AI-generated personas create emotional resonance in product teams?",
+    "Is a dialogue agent role-play all the way down?",
+    "Are LLMs better than trainee therapists in single-turn empathy?",
+    "Can chatbots detect resistance to behaviour change?",
+    "Is evaluative feedback different from directive feedback?",
+    "Does entropy collapse reduce exploration in search agents?",
+    "Why do overly difficult environments destabilise empathy training?",
+    "Does post-training create reasoning or select it?",
+    "Does RL turn self-doubt in thinking mode into useful analysis?",
+    "Why does warmth as a global trait hurt accuracy?",
+    "Do LLMs use care and fairness framing more than humans?",
+    "Do LLMs fail at perspective-taking in open-ended scenarios?",
+    "Does empathy need knowledge of someone's character patterns?",
+    "Do standard safety benchmarks catch the reliability loss from empathy training?",
+    "Does emotional context amplify errors in warm models?",
+    "Does the pretrained prior cap how empathetic a model can become?",
+    "Can reasoning scaffolds help with nuanced judgment tasks like empathy?",
+    "Does explicit belief tracking improve other-modeling?",
+    "Are moral appeals and emotional tone separate persuasive channels?",
+    "Do sad users make warm models more error-prone?",
+    "Does the think-then-say template externalize reasoning about the user's emotional state?",
+    "What is the alignment tax on conversational grounding?",
+]
+
+OFF_TOPIC = [
+    "How tall is Mount Everest?",
+    "What year did the Berlin Wall fall?",
+    "How do I make cold brew coffee?",
+    "What is the best way to learn the guitar?",
+    "How do I reset my router password?",
+    "Which planets have rings?",
+    "What is a good stretching routine for runners?",
+    "How do I write a cover letter for a marketing job?",
+    "What are the rules of cricket?",
+    "How do I remove a red wine stain from a carpet?",
+    "What's the difference between a crocodile and an alligator?",
+    "How many players are on a basketball team?",
+    "What is the plot of Pride and Prejudice?",
+    "How do I convert Celsius to Fahrenheit?",
+    "What should I pack for a week in Iceland?",
+    "How does a mortgage amortization schedule work?",
+    "Who painted the Sistine Chapel ceiling?",
+    "How do I grow tomatoes on a balcony?",
+    "What is the GDP of Brazil?",
+    "How do I set up a Python virtual environment?",
+    "What are good names for a golden retriever puppy?",
+    "When is the best time to visit Kyoto?",
+    "How does a diesel engine start in cold weather?",
+    "What is the recipe for French onion soup?",
+    "How do I tie a bowline knot?",
+    "Which airlines fly direct from London to Singapore?",
+    "What is the offside rule in football?",
+    "How do I fix a leaking kitchen tap?",
+    "What is the population of Canada?",
+    "How do I play chess openings like the Sicilian Defence?",
+    "What are the symptoms of a flat car battery?",
+    "How do I knit a scarf?",
+    "Who wrote the Odyssey?",
+    "What is the fastest land animal?",
+    "How do I clean a cast iron pan?",
+    "How do I file a tax return in Spain?",
+    "What is the history of the Eiffel Tower?",
+    "How do I train for a marathon in twelve weeks?",
+    "What are the main exports of New Zealand?",
+    "How do solar panels get installed on a roof?",
+]
+
+
+def calibration_half(text: str) -> bool:
+    return hashlib.sha256(text.encode("utf-8")).digest()[0] % 2 == 0
+
+
+def best_evidence(index, question: str) -> float:
+    response = respond(index, question)
+    return max((e.score for e in response.evidence), default=float("-inf"))
+
+
+def precision_recall(items: list[tuple[float, bool]], threshold: float) -> tuple[float, float, float]:
+    """Abstention precision, recall and F1 at `threshold` (items: (score, should_abstain))."""
+    abstained = [(score < threshold, should) for score, should in items]
+    tp = sum(1 for a, s in abstained if a and s)
+    fp = sum(1 for a, s in abstained if a and not s)
+    fn = sum(1 for a, s in abstained if not a and s)
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--beir", type=Path, default=ROOT.parent / "shared" / "eval" / "scifact")
+    parser.add_argument("--claims", type=int, default=200, help="SciFact claims to sample (0: none)")
+    args = parser.parse_args()
+    settings = Settings()
+    items: list[tuple[str, str, float, bool]] = []  # (collection, question, score, should_abstain)
+
+    seed_settings = settings.model_copy(update={"notes_dir": str(ROOT / "seeds"),
+                                                "data_dir": Path(settings.data_dir) / "abstention-seeds"})
+    seeds = Index.open(seed_settings, progress=False)
+    try:
+        for question in SEED_ANSWERABLE:
+            items.append(("seeds", question, best_evidence(seeds, question), False))
+        for question in OFF_TOPIC:
+            items.append(("seeds", question, best_evidence(seeds, question), True))
+    finally:
+        seeds.close()
+
+    if args.claims and args.beir.is_dir():
+        data = load_beir(args.beir)
+        claims = sorted(data.queries.items())
+        random.Random(0).shuffle(claims)
+        with open_eval_index(settings, data) as index:
+            for _, claim in claims[: args.claims]:
+                items.append(("scifact", claim, best_evidence(index, claim), False))
+            for question in OFF_TOPIC:
+                items.append(("scifact", question, best_evidence(index, question), True))
+    elif args.claims:
+        print(f"no BEIR folder at {args.beir}: SciFact claims left out", file=sys.stderr)
+
+    calibration = [(s, a) for _, q, s, a in items if calibration_half(q)]
+    held = [(s, a) for _, q, s, a in items if not calibration_half(q)]
+    candidates = sorted({round(s, 3) for s, _ in calibration if s != float("-inf")})
+    best = max(candidates, key=lambda t: (precision_recall(calibration, t)[2], -abs(t - ABSTAIN_BELOW)))
+    print(f"{len(items)} questions ({sum(a for *_, a in items)} off-topic); calibration half {len(calibration)}, "
+          f"held-out half {len(held)}")
+    print(f"chosen threshold {best:.3f} (in use: ABSTAIN_BELOW = {ABSTAIN_BELOW})")
+    for label, threshold in (("chosen", best), ("in use", ABSTAIN_BELOW)):
+        for name, subset in (("calibration half", calibration), ("held-out half", held),
+                             ("all", [(s, a) for *_, s, a in items])):
+            p, r, f = precision_recall(subset, threshold)
+            print(f"  {label:<7} {name:<17} abstention precision {p:.3f}  recall {r:.3f}  F1 {f:.3f}")
+        for collection in ("seeds", "scifact"):
+            subset = [(s, a) for c, _, s, a in items if c == collection]
+            if subset:
+                p, r, f = precision_recall(subset, threshold)
+                print(f"  {label:<7} {collection:<17} abstention precision {p:.3f}  recall {r:.3f}  F1 {f:.3f}")
+    wrong = [(c, q, s, a) for c, q, s, a in items if (s < ABSTAIN_BELOW) != a]
+    for collection, question, score, should in sorted(wrong, key=lambda w: w[2]):
+        verdict = "answered, should abstain" if should else "abstained, should answer"
+        print(f"    {score:.3f} {collection:<8} {verdict}: {question[:90]}")
+
+
+if __name__ == "__main__":
+    main()
