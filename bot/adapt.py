@@ -116,7 +116,8 @@ def adapt(notes: list[Note], settings: Settings, output: Path | None = None, *,
     torch.manual_seed(params.seed)
     started = time.perf_counter()
     model = SentenceTransformer(settings.embedding_model, device="cpu")
-    model.max_seq_length = min(model.max_seq_length, params.max_text_tokens)
+    window = model.max_seq_length
+    model.max_seq_length = min(window, params.max_text_tokens)
     model.train()
     batches_per_epoch = len(pairs) // params.batch_size  # full batches: every row has its negatives
     total = batches_per_epoch * params.epochs
@@ -159,6 +160,7 @@ def adapt(notes: list[Note], settings: Settings, output: Path | None = None, *,
         if bar is not None:
             bar.close()
     model.eval()
+    model.max_seq_length = window  # trained on openings; indexes whole chunks as the base model did
     output.parent.mkdir(parents=True, exist_ok=True)
     model.save(str(output))
     head, tail = losses[: max(1, len(losses) // 10)], losses[-max(1, len(losses) // 10):]

@@ -27,7 +27,7 @@ import numpy as np
 from .index import Index, Snapshot
 from .lexical import tokenize
 from .models import Answer, Citation, NoteRef
-from .quotes import DEFAULT_QUOTE_PARAMS, Quote, QuoteParams, pick_quotes
+from .quotes import DEFAULT_QUOTE_PARAMS, Quote, QuoteParams, pick_quotes, sentence_terms
 from .retrieval import (
     DEFAULT_PARAMS, Candidates, Filters, NoteHit, RetrievalParams, first_stage, hits_from, mmr, note_features, score_notes,
 )
@@ -37,7 +37,7 @@ NOT_ADDRESSED = "None of the notes address this."
 
 # Calibrated on held-out questions (bench/abstention.py): the evidence score of the
 # best passage below which the notes are taken not to address the question.
-ABSTAIN_BELOW = 0.42
+ABSTAIN_BELOW = 0.43
 _NUMBER_WORDS = ["No", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten"]
 
 
@@ -49,10 +49,10 @@ class QuestionError(ValueError):
 class AnswerParams:
     retrieval: RetrievalParams = DEFAULT_PARAMS
     quotes: QuoteParams = DEFAULT_QUOTE_PARAMS
-    notes_considered: int = 10  # top notes whose passages are scored (and re-ranked by them)
+    notes_considered: int = 20  # top notes whose passages are scored (and re-ranked by them)
     evidence_rerank: bool = True  # re-order those notes by retrieval + passage evidence
-    evidence_weight: float = 0.5  # the passage evidence's share in that re-ordering
-    evidence_margin: float = 0.12  # quote notes whose evidence is within this of the best
+    evidence_weight: float = 0.25  # the passage evidence's share in that re-ordering
+    evidence_margin: float = 0.25  # quote notes whose evidence is within this of the best
     diversity: float = 0.25  # MMR trade-off among the notes shown
     follow_up_boost: float = 0.05  # evidence bonus for notes the previous answer cited
 
@@ -265,25 +265,50 @@ def note_evidence(snapshot: Snapshot, hit: NoteHit, vector: np.ndarray, weights:
         best_chunk = (int(snapshot.chunk_start[c]), int(snapshot.chunk_end[c]))
     quotes = pick_quotes(note.text, spans, snapshot.sentence_vectors[rows.start:rows.stop], vector,
                          weights, best_chunk, limit=2, params=params, note_vector=snapshot.note_vectors[hit.row])
-    score = evidence_score(quotes[0], hit) if quotes else float("-inf")
-    return Evidence(hit=hit, quotes=quotes, score=score, passage=quotes[0].score if quotes else float("-inf"))
+    if not quotes:
+        return Evidence(hit=hit, quotes=quotes, score=float("-inf"))
+    coverage = term_coverage(note.text[quotes[0].start:quotes[0].end], weights)
+    return Evidence(hit=hit, quotes=quotes, score=evidence_score(quotes[0], hit, coverage), passage=quotes[0].score)
 
 
-def evidence_score(best: Quote, hit: NoteHit) -> float:
-    """How strongly a note answers: its best passage's similarity and its best chunk's."""
-    return 0.6 * best.similarity + 0.4 * hit.dense
+def evidence_score(best: Quote, hit: NoteHit, coverage: float = 0.0) -> float:
+    """How strongly a note answers: its best passage's similarity, its best chunk's, and how much
+    of the question's key terms (IDF-weighted) the passage holds, which rescues a question the
+    model has no sense of ("What is RLVER?") when the note names its terms, and whether the
+    question is the note's own title."""
+    return 0.6 * best.similarity + 0.4 * hit.dense + COVERAGE_WEIGHT * coverage + TITLE_WEIGHT * hit.title
+
+
+COVERAGE_WEIGHT = 0.2
+TITLE_WEIGHT = 0.3  # a question that is the note's title is answered by that note
+
+
+def term_coverage(passage: str, weights: dict[str, float]) -> float:
+    """Share of the question's term weight found in the passage (pure).
+
+        >>> term_coverage("RLVER uses emotion rewards.", {"rlver": 3.0, "what": 0.0, "emot": 1.0})
+        1.0
+    """
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    present = sentence_terms(passage)
+    return sum(w for t, w in weights.items() if t in present) / total
 
 
 def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evidence: list[Evidence],
                    threshold: float, params: AnswerParams = DEFAULT_ANSWER_PARAMS,
                    max_notes: int = 3) -> Answer:
     """The Markdown answer and its citations (pure: everything comes in as arguments)."""
-    if not evidence or evidence[0].score < threshold:
+    best = max((e.score for e in evidence), default=float("-inf"))
+    if best < threshold:
         suggestions = [note_ref(snapshot, h.note_id) for h in hits[:3]]
         return Answer(question=question, answer=NOT_ADDRESSED, abstained=True, suggestions=suggestions)
 
-    best = evidence[0].score
-    chosen = [e for e in evidence if e.score >= max(threshold, best - params.evidence_margin)][:max_notes]
+    # In ranking order (retrieval and passage evidence together), the notes whose evidence is
+    # close enough to the best; diversified so near-duplicate notes don't crowd out others.
+    close = [e for e in evidence if e.score >= max(threshold, best - params.evidence_margin)]
+    chosen = diversify(close, snapshot, max_notes, params.diversity)
     citations: list[Citation] = []
     blocks: list[str] = []
     for n, item in enumerate(chosen, start=1):
@@ -311,6 +336,15 @@ def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evide
         lines += ["", "**Related notes:** " + " · ".join(f"[{md_escape(r.title)}]({r.url})" for r in related)]
     return Answer(question=question, answer="\n".join(lines), abstained=False, citations=citations,
                   related=related)
+
+
+def diversify(evidence: list[Evidence], snapshot: Snapshot, k: int, diversity: float) -> list[Evidence]:
+    """Up to k notes by maximal marginal relevance over their note vectors, keeping the first."""
+    if len(evidence) <= 1:
+        return evidence[:k]
+    hits = [NoteHit(row=e.hit.row, note_id=e.hit.note_id, score=-i) for i, e in enumerate(evidence)]
+    kept = {h.note_id for h in mmr(hits, snapshot.note_vectors, k, diversity)}
+    return [e for e in evidence if e.hit.note_id in kept]
 
 
 def related_notes(snapshot: Snapshot, hits: list[NoteHit], cited: list[str], limit: int = 3) -> list[NoteRef]:

@@ -10,7 +10,7 @@ A BEIR folder holds `corpus.jsonl` (`_id`, `title`, `text`, optionally `sentence
 `score`) and optionally `rationales_<split>.jsonl` (`query_id`, `doc_id`,
 `sentences`: indices into the corpus line's `sentences`). The corpus is ingested
 as one note per line (note id = `_id`) into an embedded store under
-`<data_dir>/eval/`, named by the corpus file's hash, so a second run costs nothing.
+`<data_dir>/eval/`, named by the corpus file's hash (and the model's), so a second run costs nothing.
 
 Metrics (averaged over the split's queries):
 
@@ -155,9 +155,13 @@ def corpus_hash(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def eval_store_path(settings: Settings, corpus_path: Path) -> Path:
-    """Where a corpus's own embedded store lives: `<data_dir>/eval/corpus-<hash>/chroma`."""
-    return Path(settings.data_dir) / "eval" / f"corpus-{corpus_hash(corpus_path)}" / "chroma"
+def eval_store_path(settings: Settings, corpus_path: Path, model_fingerprint: str) -> Path:
+    """Where a corpus's own embedded store lives: `<data_dir>/eval/corpus-<hash>/model-<fp>/chroma`.
+
+    One store per corpus and model, so two models (say, the bundled one and an
+    adapted one) can be evaluated by two processes at once.
+    """
+    return Path(settings.data_dir) / "eval" / f"corpus-{corpus_hash(corpus_path)}" / f"model-{model_fingerprint}" / "chroma"
 
 
 @contextmanager
@@ -169,8 +173,8 @@ def open_eval_index(settings: Settings, data: BeirData, *, progress: bool = True
     from .store import Store
 
     embedder = Embedder.load(settings)
-    store = Store.open(settings, embedder.fingerprint, path=eval_store_path(settings, data.corpus_path),
-                       purpose="bot eval")
+    path = eval_store_path(settings, data.corpus_path, embedder.fingerprint)
+    store = Store.open(settings, embedder.fingerprint, path=path, purpose="bot eval")
     try:
         version = store.version()
         if version == 0:

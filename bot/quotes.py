@@ -7,13 +7,14 @@ are scored from vectors computed at ingest (never per query):
     score = cos(question, sentence)
           + lexical  * IDF-weighted share of the question's key terms the sentence holds
           + context  * the better neighbour's cosine (evidence rarely stands alone)
-          + focus    * cos(sentence, the note as a whole) (on the note's topic, not a digression)
+          + focus    * cos(sentence, the note as a whole) (negative by default: the sentence that
+                       answers this question, not the one restating what the whole note is about)
           + chunk    * 1 if the sentence is in the note's best-matching chunk
 
-then each sentence is offered alone and with either neighbour; a pair wins when
-its weaker sentence still scores within `pair_gap` of the stronger one, so a
-passage carries the context a reader needs and two halves of one finding stay
-together. Nothing depends on where a sentence sits in the note.
+then each sentence is offered alone and with its next neighbour, and the passage
+most likely to hold the answer wins (`pick_quotes`), so two halves of one finding
+stay together and a passage carries the context a reader needs. Nothing depends
+on where a sentence sits in the note.
 
     >>> q = np.array([1.0, 0.0]); vectors = np.array([[0.2, 0.98], [0.9, 0.43]])
     >>> text = "Cats sleep a lot.\\nWarmth training hurts reliability."
@@ -25,7 +26,7 @@ together. Nothing depends on where a sentence sits in the note.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -38,11 +39,12 @@ _CLAUSE = re.compile(r"[;:,]\s+|\s+[—–]\s+|\)\s+")
 
 @dataclass(frozen=True)
 class QuoteParams:
-    lexical: float = 0.35
-    context: float = 0.15
-    focus: float = 0.0
+    lexical: float = 0.7
+    context: float = 0.0  # neighbours count through the passage choice instead (see pick_quotes)
+    focus: float = -0.6  # negative: the sentence that answers *this* question beats the note's summary
     chunk: float = 0.03
-    pair_gap: float = 0.15  # add the better neighbour when it scores within this of the sentence
+    temperature: float = 0.1  # sentence scores → chances of being the evidence (softmax)
+    pair_cost: float = 0.0  # what a second sentence must add to the passage's chance to join it
 
 
 DEFAULT_QUOTE_PARAMS = QuoteParams()
@@ -114,38 +116,52 @@ def pick_quotes(
     params: QuoteParams = DEFAULT_QUOTE_PARAMS,
     note_vector: np.ndarray | None = None,
 ) -> list[Quote]:
-    """The best non-overlapping passages of a note, best first."""
-    scores, cosine = sentence_scores(text, spans, vectors, query_vector, query_weights, best_chunk, params,
-                                     note_vector)
-    picks: list[Quote] = []
+    """The best non-overlapping passages of a note, best first.
+
+    Sentence scores become probabilities of being the evidence (a softmax at
+    `temperature`); each candidate passage (one sentence, or two adjacent ones of a
+    paragraph within the length limit) is worth the chance that it holds the
+    evidence, 1 - prod(1 - p), less `pair_cost` for a second sentence. So a
+    neighbour joins when it is itself a likely answer, not merely because it fits.
+    """
+    # The focus term only chooses among this note's sentences: reported scores leave it out, so
+    # they compare across notes (a one-sentence note is all "summary").
+    scores, cosine = sentence_scores(text, spans, vectors, query_vector, query_weights, best_chunk,
+                                     replace(params, focus=0.0))
+    choice = scores
+    if params.focus and note_vector is not None:
+        choice = scores + params.focus * (np.asarray(vectors, dtype=np.float32) @ note_vector)
+    finite = np.isfinite(scores)
+    if not finite.any():
+        return []
+    shifted = np.where(finite, (choice - choice[finite].max()) / max(params.temperature, 1e-6), -np.inf)
+    chance = np.exp(shifted)
+    chance /= chance.sum()
     used: set[int] = set()
-    for i in np.argsort(-scores, kind="stable"):
-        i = int(i)
-        if len(picks) >= limit:
+    picks: list[Quote] = []
+    while len(picks) < limit:
+        best, best_value = None, -1.0
+        for i in range(len(spans)):
+            if not finite[i] or i in used:
+                continue
+            options = [(i, i, chance[i])]
+            j = i + 1
+            if (j < len(spans) and finite[j] and j not in used and _same_paragraph(text, spans, i)
+                    and spans[j][1] - spans[i][0] <= MAX_QUOTE_CHARS):
+                options.append((i, j, 1 - (1 - chance[i]) * (1 - chance[j]) - params.pair_cost))
+            for first, last, value in options:
+                if value > best_value + 1e-12:
+                    best, best_value = (first, last), value
+        if best is None:
             break
-        if not np.isfinite(scores[i]) or i in used:
-            continue
-        first, last = i, i
-        partner = _best_neighbour(text, spans, scores, i, used)
-        if partner is not None and scores[i] - scores[partner] <= params.pair_gap:
-            first, last = min(i, partner), max(i, partner)
+        first, last = best
+        lead = first if choice[first] >= choice[last] else last
         start, end = spans[first][0], spans[last][1]
         if end - start > MAX_QUOTE_CHARS:
-            start, end = best_clause_window(text, spans[i][0], spans[i][1], query_weights)
-            first = last = i
+            start, end = best_clause_window(text, start, end, query_weights)
         used.update(range(first, last + 1))
-        picks.append(Quote(start=start, end=end, score=float(scores[i]), similarity=float(cosine[i])))
+        picks.append(Quote(start=start, end=end, score=float(scores[lead]), similarity=float(cosine[lead])))
     return picks
-
-
-def _best_neighbour(text, spans, scores, i, used) -> int | None:
-    options = [
-        j for j in (i - 1, i + 1)
-        if 0 <= j < len(spans) and j not in used and np.isfinite(scores[j])
-        and _same_paragraph(text, spans, min(i, j))
-        and spans[max(i, j)][1] - spans[min(i, j)][0] <= MAX_QUOTE_CHARS
-    ]
-    return max(options, key=lambda j: scores[j]) if options else None
 
 
 def _same_paragraph(text: str, spans, i: int) -> bool:

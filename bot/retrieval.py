@@ -1,10 +1,17 @@
-"""Hybrid retrieval: dense search in Chroma plus BM25, fused, aggregated per note, diversified.
+"""Hybrid retrieval: dense search in Chroma plus BM25, gathered per note, fused, diversified.
 
-    hits = retrieve(index, "does warmth training hurt reliability?", filters=None)
+    first = first_stage(index, snapshot, question, vector, Filters.parse(filters), n=100)
+    hits = rank_notes(snapshot, first, vector, question=question)
     hits[0].note_id, hits[0].score, hits[0].chunks    # best note first, with its matching chunks
 
-The scoring functions (`fuse`, `aggregate_notes`, `mmr`) are pure and take
-plain arrays, so they can be tested and tuned without a store.
+    chunks (dense top-n ∪ BM25 top-n) ──note_features──▶ per note: best chunk cosine,
+        second chunk cosine, best chunk BM25, note vector cosine, best sentence cosine,
+        title match ──score_notes──▶ z-score weighted sum (or RRF, or one alone) ──▶ NoteHit list
+
+Filters apply inside both searches (a Chroma `where` and a BM25 row mask), so a
+filtered question still gets a full candidate list. The scoring functions
+(`note_features` aside) are pure and take plain arrays, so they can be tested
+and tuned without a store (`bench/quality_tune.py`).
 """
 
 from __future__ import annotations
@@ -95,6 +102,7 @@ class NoteHit:
     chunks: list[int] = field(default_factory=list)
     dense: float = 0.0  # best chunk cosine similarity
     lexical: float = 0.0  # best chunk BM25 score
+    title: float = 0.0  # how fully the question names the note's title (`title_match`)
 
 
 FUSIONS = ("weighted", "rrf", "dense", "lexical")
@@ -111,11 +119,11 @@ class RetrievalParams:
 
     fusion: str = "weighted"
     dense_weight: float = 1.0  # best chunk's cosine
-    lexical_weight: float = 0.8  # best chunk's BM25
-    note_weight: float = 0.3  # the note's mean vector: a document-level view
-    sentence_weight: float = 0.0  # the note's best sentence cosine
+    lexical_weight: float = 1.0  # best chunk's BM25
+    note_weight: float = 0.0  # the note's mean vector: a document-level view
+    sentence_weight: float = 0.3  # the note's best sentence cosine
     title_weight: float = 1.5  # the question names the note's title (see `title_match`)
-    support_weight: float = 0.1  # the note's second-best chunk adds a little
+    support_weight: float = 0.0  # the note's second-best chunk
     rrf_k: int = 60
 
     def __post_init__(self) -> None:
@@ -238,7 +246,9 @@ def title_match(question_terms: set[str], title: str) -> float:
         >>> title_match(set(tokenize("Does warmth training hurt?")), "Does warmth training hurt?")
         1.0
     """
-    title_terms = set(tokenize(title))
+    from .quotes import sentence_terms  # memoised: titles are matched on every question
+
+    title_terms = sentence_terms(title)
     if not question_terms or not title_terms:
         return 0.0
     dice = 2 * len(question_terms & title_terms) / (len(question_terms) + len(title_terms))
@@ -273,7 +283,7 @@ def rank_notes(snapshot: Snapshot, candidates: Candidates, vector: np.ndarray,
 def hits_from(snapshot: Snapshot, f: NoteFeatures, scores: np.ndarray) -> list[NoteHit]:
     hits = [
         NoteHit(row=int(row), note_id=snapshot.notes[int(row)].id, score=float(scores[i]),
-                chunks=f.chunks[i], dense=float(f.dense[i]), lexical=float(f.lexical[i]))
+                chunks=f.chunks[i], dense=float(f.dense[i]), lexical=float(f.lexical[i]), title=float(f.title[i]))
         for i, row in enumerate(f.rows)
     ]
     return sorted(hits, key=lambda h: (-h.score, h.note_id))

@@ -31,7 +31,7 @@ def test_best_sentence_with_a_close_neighbour_becomes_a_pair():
     vectors = np.stack([unit(0, 1, 0), unit(1, 0.1, 0), unit(0.9, 0.3, 0), unit(0, 0, 1)])
     quote = pick_quotes(text, spans, vectors, q, {})[0]
     assert text[quote.start:quote.end] == "Warmth training hurt accuracy. It hurt most for sad users."
-    single = pick_quotes(text, spans, vectors, q, {}, params=QuoteParams(pair_gap=0.0))[0]
+    single = pick_quotes(text, spans, vectors, q, {}, params=QuoteParams(pair_cost=1.0))[0]
     assert text[single.start:single.end] == "Warmth training hurt accuracy."
 
 
@@ -66,6 +66,25 @@ def test_clause_window_keeps_short_sentences_whole():
 def test_second_passage_does_not_overlap_the_first():
     text = "A warmth finding. B unrelated. C another warmth finding. D unrelated."
     vectors = np.stack([unit(1, 0), unit(0, 1), unit(0.95, 0.3), unit(0, 1)])
-    quotes = pick_quotes(text, spans_of(text), vectors, unit(1, 0), {}, params=QuoteParams(pair_gap=0.0))
+    quotes = pick_quotes(text, spans_of(text), vectors, unit(1, 0), {}, params=QuoteParams(pair_cost=1.0))
     assert len(quotes) == 2
     assert quotes[0].end <= quotes[1].start or quotes[1].end <= quotes[0].start
+
+
+def test_a_weak_neighbour_does_not_join_when_a_pair_must_earn_its_place():
+    text = "Warmth training hurt accuracy. The weather was fine."
+    vectors = np.stack([unit(1, 0), unit(0, 1)])
+    quote = pick_quotes(text, spans_of(text), vectors, unit(1, 0), {}, params=QuoteParams(pair_cost=0.05))[0]
+    assert text[quote.start:quote.end] == "Warmth training hurt accuracy."
+
+
+def test_specific_sentence_beats_the_notes_summary_sentence():
+    text = "Warmth training is studied. Warmth training raised medical errors by nine points."
+    note_vector = unit(1, 0, 0)
+    vectors = np.stack([unit(1, 0, 0.25), unit(0.6, 0, 0.8)])
+    query = unit(0.9, 0, 0.44)
+    plain = pick_quotes(text, spans_of(text), vectors, query, {}, params=QuoteParams(focus=0.0, pair_cost=1.0))
+    focused = pick_quotes(text, spans_of(text), vectors, query, {}, params=QuoteParams(pair_cost=1.0),
+                          note_vector=note_vector)
+    assert text[plain[0].start:plain[0].end] == "Warmth training is studied."
+    assert text[focused[0].start:focused[0].end] == "Warmth training raised medical errors by nine points."
