@@ -190,3 +190,13 @@ def test_eval_command_refuses_an_ambiguous_folder(tmp_path):
     result = CliRunner().invoke(cli, ["eval", "--beir", str(folder)])
     assert result.exit_code == 2
     assert "several splits (test, train)" in result.stderr
+
+
+def test_doctests():
+    import doctest
+
+    import bot.answer
+    import bot.evaluate
+
+    for module in (bot.evaluate, bot.answer):
+        assert doctest.testmod(module).failed == 0, module.__name__
