@@ -4,6 +4,9 @@
     bot ask "QUESTION" [--json]     answer from the notes
     bot eval --beir DIR             measure retrieval and quoting on a BEIR dataset
     bot serve [--host --port]       the chat app (the same as `python app.py`)
+    bot serve --workers N           N app processes on ports PORT..PORT+N-1 (behind a proxy)
+    bot users add|remove|list       who may sign in (a Chroma server requires login)
+    bot tokens create|list|revoke   API tokens (Authorization: Bearer nb_...)
     bot adapt [PATH ...]            fine-tune the embedder on the notes' own title → text pairs
     bot settings [--markdown]       every setting, its variable and default
 """
@@ -123,23 +126,34 @@ def ask(question: str, as_json: bool, kinds, tags, note_ids) -> None:
 @click.option("--port", type=int, help="Port to listen on (default BOT_PORT, 7860).")
 @click.option("--root-path", help="URL prefix behind a reverse proxy, e.g. /bot (default BOT_ROOT_PATH).")
 @click.option("--notes", "notes_dir", help="Folder(s) of notes, ':'-separated (default BOT_NOTES_DIR).")
-def serve(host: str | None, port: int | None, root_path: str | None, notes_dir: str | None) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="App processes, on ports PORT, PORT+1, ...; needs a Chroma server (BOT_CHROMA_HOST).")
+def serve(host: str | None, port: int | None, root_path: str | None, notes_dir: str | None, workers: int) -> None:
     """Run the chat app in the browser over the notes: http://127.0.0.1:7860 by default.
 
     Serves the last built index at once (building it first if there is none)
     and brings it up to date in the background, embedding only changed notes;
     then rescans the notes folders every BOT_RESCAN_SECONDS, and the page's
     Index panel has a re-index button. The same as `python app.py`.
+
+    With a Chroma server (BOT_CHROMA_HOST or BOT_CHROMA_URL) the app never
+    ingests: `bot ingest` updates the server, and each worker picks up the new
+    version by itself. `--workers N` runs N such workers, each on its own port
+    (a worker that dies is restarted); put a reverse proxy with sticky sessions
+    in front of them (deploy/nginx/notes-bot.conf).
     """
     from pydantic import ValidationError
 
     from .web.server import serve as run_server
+    from .web.workers import run_workers
 
     overrides = {"host": host, "port": port, "root_path": root_path, "notes_dir": notes_dir}
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         _fail(f"invalid settings: {exc}", code=2)
+    if workers > 1:
+        sys.exit(run_workers(settings, workers))
     sys.exit(run_server(settings))
 
 
@@ -214,6 +228,118 @@ def adapt(paths: tuple[Path, ...], out: Path | None, epochs: int, batch_size: in
         _fail(str(exc), code=2)
     click.echo(report.summary())
     click.echo(f"export BOT_EMBEDDING_MODEL={report.model_dir}")
+
+
+# --- users and tokens ----------------------------------------------------------------------------
+
+
+def _accounts():
+    from .users import Accounts
+
+    return Accounts(Settings().users_path)
+
+
+@cli.group()
+def users() -> None:
+    """Who may sign in: the users file (BOT_USERS_FILE, default users.json in the data dir).
+
+    Passwords are stored as scrypt hashes. Workers notice changes at once;
+    removing a user or changing a password ends their sessions.
+    """
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--replace", is_flag=True, help="Set a new password for an existing user.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+def users_add(name: str, replace: bool, password_stdin: bool) -> None:
+    """Add user NAME; prompts for the password (twice)."""
+    from .users import AccountsError
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True)
+    accounts = _accounts()
+    try:
+        accounts.add_user(name, password, replace=replace)
+    except AccountsError as exc:
+        _fail(str(exc), code=2)
+    click.echo(f"{'updated' if replace else 'added'} {name} in {accounts.path}")
+
+
+@users.command("remove")
+@click.argument("name")
+def users_remove(name: str) -> None:
+    """Remove user NAME and their API tokens; their sessions end at once."""
+    from .users import AccountsError
+
+    accounts = _accounts()
+    try:
+        accounts.remove_user(name)
+    except AccountsError as exc:
+        _fail(str(exc), code=2)
+    click.echo(f"removed {name} from {accounts.path}")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="As JSON on stdout.")
+def users_list(as_json: bool) -> None:
+    """List the users (names, when added, how many tokens)."""
+    found = _accounts().users()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        click.echo("no users yet: add one with `bot users add NAME`", err=True)
+    for user in found:
+        click.echo(f"{user['name']}\tadded {user['created_at']}\t{user['tokens']} token(s)")
+
+
+@cli.group()
+def tokens() -> None:
+    """API tokens: `Authorization: Bearer nb_...` instead of a password. Stored hashed."""
+
+
+@tokens.command("create")
+@click.argument("user")
+@click.option("--label", default="", help="What the token is for (shown by `bot tokens list`).")
+def tokens_create(user: str, label: str) -> None:
+    """Create a token for USER and print it (the only time it is shown)."""
+    from .users import AccountsError
+
+    try:
+        token = _accounts().create_token(user, label)
+    except AccountsError as exc:
+        _fail(str(exc), code=2)
+    click.echo(token.secret)
+    click.echo(f"token {token.id} for {user}: keep it secret; revoke it with `bot tokens revoke {token.id}`", err=True)
+
+
+@tokens.command("list")
+@click.option("--user", help="Only this user's tokens.")
+@click.option("--json", "as_json", is_flag=True, help="As JSON on stdout.")
+def tokens_list(user: str | None, as_json: bool) -> None:
+    """List tokens (id, user, label, created; never the secret)."""
+    found = _accounts().tokens(user)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    for token in found:
+        click.echo(f"{token['id']}\t{token['user']}\t{token['created_at']}\t{token['label']}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke the token with id TOKEN_ID (from `bot tokens list`)."""
+    from .users import AccountsError
+
+    try:
+        user = _accounts().revoke_token(token_id)
+    except AccountsError as exc:
+        _fail(str(exc), code=2)
+    click.echo(f"revoked token {token_id} of {user}")
 
 
 @cli.command("settings")

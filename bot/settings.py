@@ -106,6 +106,34 @@ class Settings(BaseSettings):
         30.0, ge=0, description="How often the app rescans the notes folders for changes (0 = never)."
     )
 
+    # --- a team server: access, limits, workers ----------------------------------------------
+    auth: Literal["auto", "required"] = Field(
+        "auto",
+        description="Login: `auto` requires it with a Chroma server, when the users file exists, or when "
+        "BOT_HOST is not a loopback address (an embedded store on 127.0.0.1 stays open); `required` always.",
+    )
+    users_file: Path | None = Field(
+        None,
+        description="The users, their hashed passwords and API tokens (`bot users add`, `bot tokens create`). "
+        "Unset: users.json in the data dir. Workers re-read it when it changes.",
+    )
+    session_hours: float = Field(12.0, gt=0, description="How long a sign-in in the browser lasts.")
+    rate_limit_user: int = Field(
+        60, ge=0, description="Questions and searches per minute for one signed-in user (0 = no limit); "
+        "counted by each worker.",
+    )
+    rate_limit_address: int = Field(
+        120, ge=0, description="Questions, searches and sign-in attempts per minute from one client address "
+        "(0 = no limit); counted by each worker.",
+    )
+    max_request_bytes: int = Field(
+        65536, ge=1024, description="A request body larger than this is refused (413)."
+    )
+    poll_seconds: float = Field(
+        5.0, gt=0, description="With a Chroma server: how often each worker checks that it is up and whether "
+        "a new index version was committed.",
+    )
+
     @field_validator("root_path")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
@@ -121,3 +149,24 @@ class Settings(BaseSettings):
     def server_mode(self) -> bool:
         """True when a Chroma server is configured (BOT_CHROMA_HOST or BOT_CHROMA_URL)."""
         return bool(self.chroma_host or self.chroma_url)
+
+    @property
+    def users_path(self) -> Path:
+        """The users file: BOT_USERS_FILE, or users.json in the data dir."""
+        return Path(self.users_file) if self.users_file else Path(self.data_dir) / "users.json"
+
+    @property
+    def login_required(self) -> bool:
+        """The rule for who must sign in: always with BOT_AUTH=required or a Chroma server (a team
+        deployment), when a users file exists, or when the app listens beyond this machine."""
+        return (
+            self.auth == "required"
+            or self.server_mode
+            or self.users_path.exists()
+            or not is_loopback(self.host)
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.x, ::1, localhost)."""
+    return host == "localhost" or host == "::1" or host.startswith("127.")

@@ -8,9 +8,13 @@
 Routes: `/notes`, `/notes/{id}` (HTML, `bot.web.pages`), `/_static/*` (their
 CSS), `/healthz` (200 while the process is up) and `/readyz` (200 with the
 index's version and counts once questions can be answered, else 503 with the
-reason), and the chat at `/` (Gradio, with its own `/gradio_api/*`). More
-routers (an HTTP API, say) are added with `app.include_router(...)` before the
-Gradio mount, which must stay last because it takes every path left over.
+reason), the JSON API under `/api` with its docs at `/docs` (`bot.web.api`),
+`/login` and `/logout` (`bot.web.auth`), and the chat at `/` (Gradio, with its
+own `/gradio_api/*`). The Gradio mount must stay last: it takes every path left over.
+
+In front of all of it, outermost first: `BodyLimit` (413 over BOT_MAX_REQUEST_BYTES),
+`AccessGate` (who the user is; login when `Settings.login_required`), `JsonGuard`
+(malformed JSON to /api is a 422 with a reason).
 """
 
 from __future__ import annotations
@@ -25,7 +29,11 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from ..settings import Settings
+from ..users import Accounts
+from .api import install_api
+from .auth import AccessGate, gradio_user, login_router
 from .feedback import FeedbackLog
+from .limits import BodyLimit, Limits
 from .pages import notes_router
 from .runtime import AppRuntime
 
@@ -54,14 +62,38 @@ def create_app(settings: Settings | None = None, *, runtime: AppRuntime | None =
             if owns_runtime:
                 await run_in_threadpool(runtime.close)
 
-    app = FastAPI(title="notes-bot", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="notes-bot", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
+        openapi_url="/openapi.json",
+        description="Ask questions of the research notes and read them. Answers quote the notes verbatim, "
+        "with numbered citations. Sign in with HTTP basic auth or a bearer token (`bot tokens create`).",
+    )
+    accounts = Accounts(settings.users_path)
+    limits = Limits.from_settings(settings)
+    feedback = FeedbackLog(settings.data_dir)
     app.state.settings = settings
     app.state.runtime = runtime
+    app.state.accounts = accounts
+    if settings.login_required and not accounts.has_users():
+        log.warning("login is required but %s has no users: add one with `bot users add NAME`", settings.users_path)
     app.include_router(health_router(runtime))
-    app.include_router(notes_router(runtime, settings))
+    app.include_router(login_router(settings, accounts, limits))
+    install_api(app, runtime, settings, limits, feedback)
+    app.include_router(notes_router(runtime, settings), include_in_schema=False)
     app.mount("/_static", StaticFiles(packages=[("bot", "static")]), name="static")
-    mount_chat(app, runtime, settings)
+    mount_chat(app, runtime, settings, feedback, limits)
+    app.add_middleware(AccessGate, settings=settings, accounts=accounts)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("notes-bot")
+    except PackageNotFoundError:
+        return "0"
 
 
 def health_router(runtime: AppRuntime):
@@ -69,11 +101,12 @@ def health_router(runtime: AppRuntime):
 
     router = APIRouter()
 
-    @router.get("/healthz")
+    @router.get("/healthz", tags=["health"], summary="200 while the process is up")
     def healthz() -> dict:
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    @router.get("/readyz", tags=["health"], summary="200 when questions can be answered, else 503 with the reason",
+                responses={503: {"description": "Not ready: `error` says why (index opening, Chroma server down)."}})
     def readyz() -> JSONResponse:
         status = runtime.status()
         ready = status["state"] == "ready"
@@ -83,13 +116,14 @@ def health_router(runtime: AppRuntime):
     return router
 
 
-def mount_chat(app: FastAPI, runtime: AppRuntime, settings: Settings) -> None:
+def mount_chat(app: FastAPI, runtime: AppRuntime, settings: Settings, feedback: FeedbackLog,
+               limits: Limits | None = None) -> None:
     """Build the Gradio chat and mount it at "/" (last: it catches every other path)."""
     import gradio as gr
 
     from .chat import build_chat, chat_css, theme
 
-    blocks = build_chat(runtime, settings, FeedbackLog(settings.data_dir))
+    blocks = build_chat(runtime, settings, feedback, limits)
     blocks.queue(default_concurrency_limit=CHAT_CONCURRENCY)
     gr.mount_gradio_app(
         app,
@@ -103,4 +137,6 @@ def mount_chat(app: FastAPI, runtime: AppRuntime, settings: Settings) -> None:
         run_history=False,
         show_error=False,
         mcp_server=False,
+        # the gate has identified the user; Gradio's request.username is who signed in
+        auth_dependency=gradio_user if settings.login_required else None,
     )

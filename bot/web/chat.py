@@ -19,7 +19,9 @@ import gradio as gr
 from ..models import KINDS
 from ..settings import Settings
 from .conversation import Conversation, Step, respond, sources_panel
+from .auth import client_address
 from .feedback import FeedbackLog
+from .limits import Limits, too_many_message
 from .render import sources_panel_html
 from .runtime import AppRuntime, NotReady
 
@@ -45,15 +47,16 @@ def chat_css() -> str:
     return resources.files("bot").joinpath("static/chat.css").read_text(encoding="utf-8")
 
 
-def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog) -> gr.Blocks:
-    """The Gradio Blocks of the chat page."""
+def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog, limits: Limits | None = None) -> gr.Blocks:
+    """The Gradio Blocks of the chat page. Each question counts against `limits` (per user and address)."""
     root = settings.root_path
+    sign_out = (f' <a href="{root}/logout" class="nb-signout">Sign out</a>' if settings.login_required else "")
 
     with gr.Blocks(title="notes-bot", fill_height=True, analytics_enabled=False) as blocks:
         conversation = gr.State(lambda: Conversation())
         gr.HTML(
             f'<div class="nb-header"><h1>{TITLE}</h1>'
-            f'<a href="{root}/notes" target="_blank" rel="noopener">Browse all notes ↗</a></div>',
+            f'<a href="{root}/notes" target="_blank" rel="noopener">Browse all notes ↗</a>{sign_out}</div>',
             elem_id="nb-header",
         )
         with gr.Row(equal_height=False):
@@ -101,34 +104,38 @@ def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog) -
 
         # --- asking -----------------------------------------------------------------------
 
-        def stream(state: Conversation, question: str, kind_values, tag_values):
+        def stream(state: Conversation, question: str, kind_values, tag_values, request: gr.Request | None = None):
+            wait = _rate_limited(limits, request) if question and question.strip() else None
+            if wait is not None:
+                yield _outputs(state, Step(state.messages(), notice=too_many_message(wait), keep_question=question))
+                return
             filters = {"kinds": list(kind_values or []), "tags": list(tag_values or [])}
             for step in respond(runtime, state, question, filters, root):
                 yield _outputs(state, step)
 
         outputs = [chatbot, conversation, sources, notice, box]
 
-        def ask(question, state, kind_values, tag_values):
-            yield from stream(state, question, kind_values, tag_values)
+        def ask(question, state, kind_values, tag_values, request: gr.Request):
+            yield from stream(state, question, kind_values, tag_values, request)
 
         # "always_last": a question sent while the previous answer is still finishing is asked
         # right after it, never dropped (Gradio's default, "once", ignores it)
-        box.submit(ask, [box, conversation, kinds, tags], outputs, show_progress="hidden",
+        box.submit(ask, [box, conversation, kinds, tags], outputs, show_progress="hidden", api_name="ask",
                    trigger_mode="always_last")
 
-        def ask_example(state, kind_values, tag_values, evt: gr.SelectData):
+        def ask_example(state, kind_values, tag_values, evt: gr.SelectData, request: gr.Request):
             value = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value or "")
-            yield from stream(state, value, kind_values, tag_values)
+            yield from stream(state, value, kind_values, tag_values, request)
 
         chatbot.example_select(ask_example, [conversation, kinds, tags], outputs, show_progress="hidden",
                                trigger_mode="always_last")
 
-        def retry(state: Conversation, kind_values, tag_values):
+        def retry(state: Conversation, kind_values, tag_values, request: gr.Request):
             if not state.turns:
                 yield _outputs(state, Step(state.messages(), notice="Nothing to retry yet."))
                 return
             question = state.turns.pop().question
-            yield from stream(state, question, kind_values, tag_values)
+            yield from stream(state, question, kind_values, tag_values, request)
 
         chatbot.retry(retry, [conversation, kinds, tags], outputs, show_progress="hidden")
 
@@ -196,6 +203,13 @@ def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog) -
         reindex_button.click(reindex, None, [status], concurrency_limit=1, concurrency_id="reindex")
 
     return blocks
+
+
+def _rate_limited(limits: Limits | None, request: gr.Request | None) -> float | None:
+    """Seconds to wait before this user (and address) may ask again, or None."""
+    if limits is None or request is None:
+        return None
+    return limits.check(user=getattr(request, "username", None) or "local", address=client_address(request))
 
 
 def _rating(liked) -> str:

@@ -12,6 +12,8 @@ index is not open the pages answer 503 with the reason.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+
+from .auth import current_user
 from fastapi.responses import HTMLResponse
 
 from ..models import KINDS
@@ -27,39 +29,44 @@ def notes_router(runtime: AppRuntime, settings: Settings) -> APIRouter:
     router = APIRouter()
     root = settings.root_path
 
-    def render(name: str, status: int = 200, headers: dict | None = None, **context) -> HTMLResponse:
-        html = templates().get_template(name).render(root=root, **context)
+    signed_in = settings.login_required
+
+    def render(name: str, status: int = 200, headers: dict | None = None, request: Request | None = None,
+               **context) -> HTMLResponse:
+        user = current_user(request) if (signed_in and request is not None) else ""
+        html = templates().get_template(name).render(root=root, user=user, **context)
         return HTMLResponse(html, status_code=status, headers=headers)
 
-    def unavailable() -> HTMLResponse:
+    def unavailable(request: Request) -> HTMLResponse:
         reason = runtime.error or "The notes index is still opening; this takes a few seconds after a start."
-        return render("unavailable.html", status=503, headers={"Retry-After": "5"}, reason=reason, version=None)
+        return render("unavailable.html", status=503, headers={"Retry-After": "5"}, request=request, reason=reason,
+                      version=None)
 
     @router.get("/notes", response_class=HTMLResponse)
-    def list_notes(kind: str = "", tag: str = "", q: str = "") -> HTMLResponse:
+    def list_notes(request: Request, kind: str = "", tag: str = "", q: str = "") -> HTMLResponse:
         library = runtime.library
         if library is None or not runtime.ready:
-            return unavailable()
+            return unavailable(request)
         kind = kind if kind in KINDS else ""
         query = q.strip()[:MAX_QUERY_CHARS]
         notes = library.find(kind=kind or None, tag=tag or None, query=query or None)
-        return render("notes.html", notes=notes, kind=kind, tag=tag, query=query,
+        return render("notes.html", request=request, notes=notes, kind=kind, tag=tag, query=query,
                       kinds=library.kinds(), tags=library.tags(), version=library.version)
 
     @router.get("/notes/{note_id:path}", response_class=HTMLResponse)
-    def show_note(note_id: str, hl: str | None = None) -> HTMLResponse:
+    def show_note(request: Request, note_id: str, hl: str | None = None) -> HTMLResponse:
         library = runtime.library
         if library is None or not runtime.ready:
-            return unavailable()
+            return unavailable(request)
         page = library.page(note_id)
         if page is None:
             guess = " ".join(note_id.replace("-", " ").replace("_", " ").split())[:100]
-            return render("not_found.html", status=404, missing=note_id[:200], guess=guess,
+            return render("not_found.html", status=404, request=request, missing=note_id[:200], guess=guess,
                           query="", version=library.version)
         note = page.note
         highlight = parse_highlight(hl, len(note.text))
         body = note_body_html(note.text, note_links(note, root), highlight)
-        return render("note.html", note=note, page=page, body=body, version=page.version,
+        return render("note.html", request=request, note=note, page=page, body=body, version=page.version,
                       show_description=_description_adds(note), query="",
                       highlight_missing=bool(hl) and highlight is None)
 

@@ -14,7 +14,11 @@ background (with a progress bar on the terminal); then every
 thread, so chats never wait for it. With an embedded store the app owns it (its
 lock's purpose starts with "app", so a `bot ingest` run beside it is told to
 use the re-index button instead). With a Chroma server the app never ingests:
-it polls for versions committed by `bot ingest` elsewhere.
+every `BOT_POLL_SECONDS` it checks that the server is up and whether `bot ingest`
+(run elsewhere) committed a new version, which it loads beside the one it serves
+and swaps in whole. While the server is down, questions and searches fail at
+once with `StoreUnavailable` (the API's 503) instead of waiting on it, `/readyz`
+says why, and the first successful check brings everything back.
 
 A failure that a retry can't fix (the store locked by another process, an
 index built by an older version, no embedding model) is `fatal`: the server
@@ -69,12 +73,14 @@ class AppRuntime:
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._started = False
+        self._probe_now = threading.Event()
         self._start_lock = threading.Lock()
         self._ingest_lock = threading.Lock()
         self._ingest_done = threading.Condition()
         self._ingest_rounds = 0
         self._ingest_requested = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.store_error: str | None = None  # the Chroma server is down (server mode): why
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -117,6 +123,7 @@ class AppRuntime:
         """Stop the background work and release the store (an ingest under way is left crash-safe)."""
         self._stop.set()
         self._ingest_requested.set()
+        self._probe_now.set()
         deadline = time.monotonic() + CLOSE_WAIT_SECONDS
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -146,13 +153,47 @@ class AppRuntime:
         """`bot.answer.answer_question` against the served index."""
         from ..answer import answer_question
 
-        return answer_question(self.current_index(), question, history, filters)
+        return self._against_store(answer_question, question, history, filters)
+
+    def search(self, query: str, k: int = 10, filters: dict | None = None):
+        """`bot.search.search_notes` against the served index."""
+        from ..search import search_notes
+
+        return self._against_store(search_notes, query, k, filters)
+
+    def _against_store(self, read, *args):
+        """Run a read that needs the Chroma store; while it is known to be down, fail at once."""
+        from ..store import StoreUnavailable
+
+        index = self.current_index()
+        if self.store_error is not None:
+            raise StoreUnavailable(self.store_error)
+        try:
+            return read(index, *args)
+        except StoreUnavailable as exc:
+            self._store_down(str(exc))
+            raise
+        except Exception as exc:
+            if _is_chroma_error(exc) and self.settings.server_mode:
+                self._store_down(f"the Chroma server failed: {exc.__class__.__name__}: {exc}")
+                raise StoreUnavailable(self.store_error) from exc
+            raise
+
+    def _store_down(self, reason: str) -> None:
+        if self.settings.server_mode:
+            if self.store_error is None:
+                log.warning("the notes store is unavailable: %s", reason)
+            self.store_error = reason
+            self._probe_now.set()
 
     def status(self) -> dict:
         """What a status line or a readiness check shows."""
+        state = "ready" if self.ready else ("failed" if self.fatal else "starting")
+        if state == "ready" and self.store_error is not None:
+            state = "unavailable"
         status: dict = {
-            "state": "ready" if self.ready else ("failed" if self.fatal else "starting"),
-            "error": self.error,
+            "state": state,
+            "error": self.store_error if state == "unavailable" else self.error,
             "owns_ingest": self.owns_ingest,
             "ingesting": self._ingest_lock.locked(),
             "rescans": self._ingest_rounds,
@@ -210,7 +251,9 @@ class AppRuntime:
 
         while not self._stop.is_set():
             try:
-                index = Index.open(self.settings, purpose=self.purpose, progress=self.progress)
+                # a worker of a Chroma server never ingests: `bot ingest` builds the index there
+                index = Index.open(self.settings, purpose=self.purpose, progress=self.progress,
+                                   build_if_missing=self.owns_ingest)
             except (StoreLocked, IndexSchemaError, EmbeddingModelError) as exc:
                 self._fail(str(exc))
                 return False
@@ -296,14 +339,41 @@ class AppRuntime:
         self.last_ingest = IngestStatus(finished_at=time.time(), summary=report.summary(), changed=report.changed)
 
     def _poll_loop(self) -> None:
-        seconds = self.settings.rescan_seconds or 30.0
-        while not self._stop.wait(seconds):
+        """Server mode: check the server (and its committed version) every BOT_POLL_SECONDS,
+        every second while it is down; load a new version beside the served one, then swap."""
+        from ..store import StoreUnavailable
+
+        while True:
+            wait = 1.0 if self.store_error else self.settings.poll_seconds
+            self._probe_now.wait(wait)
+            self._probe_now.clear()
+            if self._stop.is_set():
+                return
             index = self.index
             if index is None:
                 return
             try:
-                index.refresh()
-                self.error = None
+                changed = index.refresh()
+            except StoreUnavailable as exc:
+                self._store_down(str(exc))
+                continue
             except Exception as exc:  # a Chroma server restarting: keep serving, try again
-                self.error = f"{exc.__class__.__name__}: {exc}"
-                log.warning("index refresh failed: %s", self.error)
+                message = f"{exc.__class__.__name__}: {exc}"
+                if _is_chroma_error(exc):
+                    self._store_down(message)
+                else:
+                    log.warning("index refresh failed: %s", message)
+                continue
+            if self.store_error is not None:
+                log.info("the notes store is back; serving index version %d", index.snapshot.version)
+                self.store_error = None
+            if changed:
+                log.info("now serving index version %d", index.snapshot.version)
+
+
+def _is_chroma_error(exc: BaseException) -> bool:
+    """Chroma's own exceptions (its Rust core, its HTTP client) mean the store failed, not the bot."""
+    for cls in type(exc).__mro__:
+        if cls.__module__.split(".")[0] in ("chromadb", "chromadb_rust_bindings", "httpx", "httpcore"):
+            return True
+    return False

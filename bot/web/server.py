@@ -34,6 +34,10 @@ def serve(settings: Settings, *, log_level: str = "info") -> int:
     if problem:
         log.error("%s", problem)
         return 1
+    problem = login_problem(settings)
+    if problem:
+        log.error("%s", problem)
+        return 1
     runtime = AppRuntime(settings)
     runtime.start()  # the model loads while gradio imports below
 
@@ -88,6 +92,24 @@ def serve(settings: Settings, *, log_level: str = "info") -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def login_problem(settings: Settings) -> str | None:
+    """Why the app can't start its sign-in (login required, but nobody can sign in), or None."""
+    if not settings.login_required:
+        return None
+    from ..users import Accounts, AccountsError
+
+    why = ("a Chroma server is configured" if settings.server_mode else
+           "BOT_AUTH=required" if settings.auth == "required" else
+           f"it listens on {settings.host}, beyond this machine" if not settings.users_path.exists() else "")
+    try:
+        if Accounts(settings.users_path).has_users():
+            return None
+    except AccountsError as exc:
+        return str(exc)
+    return (f"login is required ({why or 'the users file exists'}) but {settings.users_path} has no users: "
+            "add one with `bot users add NAME` (or set BOT_USERS_FILE), then start again")
 
 
 def port_problem(host: str, port: int) -> str | None:

@@ -1,0 +1,368 @@
+"""The HTTP API: ask, search and read notes as JSON (OpenAPI at /openapi.json, Swagger UI at /docs).
+
+    POST /api/ask              {"question", "history"?, "filters"?}  -> Answer (the same as bot.ask)
+    GET  /api/search?q=&k=     ranked notes, each with its best passages
+    GET  /api/notes            a page of notes (?offset=&limit=&kind=&tag=&q=)
+    GET  /api/notes/{id}       a note with its links, backlinks and related notes
+    GET  /api/feedback         your own votes on answers;  POST /api/feedback records one
+    GET  /api/me               who you are signed in as
+
+    curl -u ada:PASSWORD -H 'Content-Type: application/json' \\
+         -d '{"question": "Does warmth training make models less reliable?"}' http://127.0.0.1:7860/api/ask
+
+Every error is JSON `{"detail": "what went wrong and what to do"}`: 422 for input that
+can't be used (empty or over-long question, unknown filter, malformed JSON), 404 for an
+unknown note, 401 without credentials, 413 for a body over BOT_MAX_REQUEST_BYTES, 429
+with Retry-After when rate-limited, 503 with Retry-After while the notes store is down
+or the index is still opening. Answers come from the answer layer and notes from
+`bot.library`, through the app's runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..answer import QuestionError
+from ..library import NotePage, NoteSummary
+from ..models import KINDS, Answer
+from ..retrieval import FilterError
+from ..search import SearchHit
+from ..settings import Settings
+from ..store import StoreError
+from .auth import client_address, current_user
+from .feedback import RATINGS, FeedbackLog
+from .limits import Limits, too_many_message
+from .runtime import AppRuntime, NotReady
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+MAX_JSON_DEPTH = 32
+MAX_HISTORY_MESSAGES = 100
+MAX_MESSAGE_CHARS = 20_000
+MAX_QUERY_CHARS = 500
+MAX_NOTE_ID_CHARS = 1000
+
+
+class ApiError(Exception):
+    """An error the API answers with its status and message."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.headers = status, detail, headers
+
+
+# --- request and response models ------------------------------------------------------------
+
+
+class Message(BaseModel):
+    """One earlier message of the conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_MESSAGE_CHARS)
+
+
+class Filters(BaseModel):
+    """Answer only from these notes (each list optional; all must hold)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kinds: list[Literal["note", "inquiry", "source"]] = Field(default_factory=list, max_length=len(KINDS))
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    note_ids: list[str] = Field(default_factory=list, max_length=200)
+
+
+class AskRequest(BaseModel):
+    """A question, optionally with the conversation so far and filters."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"question": "Does warmth training make language models less reliable?"}]},
+    )
+    question: str = Field(description="The question (at most BOT_MAX_QUESTION_CHARS characters, 2,000 by default).")
+    history: list[Message] = Field(default_factory=list, max_length=MAX_HISTORY_MESSAGES,
+                                   description="Earlier turns, oldest first, for follow-up questions.")
+    filters: Filters | None = None
+
+
+class SearchResults(BaseModel):
+    query: str
+    version: int
+    results: list[SearchHit]
+
+
+class NoteList(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    version: int
+    notes: list[NoteSummary]
+
+
+class Vote(BaseModel):
+    """A vote on an answer the API (or the chat) gave."""
+
+    model_config = ConfigDict(extra="forbid")
+    rating: Literal["up", "down", "none"]
+    answer: Answer
+
+
+class Recorded(BaseModel):
+    id: int
+
+
+class FeedbackRecord(BaseModel):
+    id: int
+    created_at: str
+    user: str
+    rating: str
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[dict]
+    index_version: int | None = None
+
+
+class Me(BaseModel):
+    user: str
+    auth: str
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+ERRORS = {
+    401: {"model": ErrorBody, "description": "Not signed in (HTTP basic auth, a bearer token, or the session cookie)."},
+    422: {"model": ErrorBody, "description": "The input can't be used; the message says why."},
+    429: {"model": ErrorBody, "description": "Rate-limited; Retry-After says when to try again."},
+    503: {"model": ErrorBody, "description": "The notes store is down or the index is opening; Retry-After says when to retry."},
+}
+
+
+# --- the routes -------------------------------------------------------------------------------
+
+
+def api_router(runtime: AppRuntime, settings: Settings, limits: Limits, feedback: FeedbackLog) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS)
+
+    def limited(request: Request) -> str:
+        """Dependency: the caller, once the rate limits let them through."""
+        user = current_user(request)
+        wait = limits.check(user=user, address=client_address(request))
+        if wait is not None:
+            raise ApiError(429, too_many_message(wait), {"Retry-After": str(int(wait))})
+        return user
+
+    def library():
+        if runtime.library is None or not runtime.ready:
+            raise ApiError(503, _not_ready(runtime), {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return runtime.library
+
+    @router.post("/ask", response_model=Answer, summary="Answer a question from the notes")
+    def ask(body: AskRequest, user: str = Depends(limited)) -> Answer:
+        """The answer quotes the notes verbatim; each citation's `url` opens the note at the quote.
+        With weak evidence it abstains (`abstained: true`) and lists the nearest notes."""
+        filters = body.filters.model_dump() if body.filters else None
+        history = [m.model_dump() for m in body.history]
+        return _read(runtime, lambda: runtime.ask(body.question, history, filters))
+
+    @router.get("/search", response_model=SearchResults, summary="Notes matching a query, with their best passages")
+    def search(
+        q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for."),
+        k: int = Query(10, ge=1, le=50, description="How many notes."),
+        kind: Literal["note", "inquiry", "source"] | None = Query(None, description="Only notes of this kind."),
+        tag: str | None = Query(None, max_length=200, description="Only notes with this tag."),
+        user: str = Depends(limited),
+    ) -> SearchResults:
+        filters = {"kinds": [kind] if kind else [], "tags": [tag] if tag else []}
+        results = _read(runtime, lambda: runtime.search(q, k, filters))
+        return SearchResults(query=q.strip(), version=library().version, results=results)
+
+    @router.get("/notes", response_model=NoteList, summary="A page of notes")
+    def notes(
+        offset: int = Query(0, ge=0, le=10_000_000),
+        limit: int = Query(50, ge=1, le=200),
+        kind: Literal["note", "inquiry", "source"] | None = None,
+        tag: str | None = Query(None, max_length=200),
+        q: str | None = Query(None, max_length=MAX_QUERY_CHARS, description="Words in titles and text (best first)."),
+    ) -> NoteList:
+        lib = library()
+        found = lib.find(kind=kind, tag=tag or None, query=(q or "").strip() or None)
+        return NoteList(total=len(found), offset=offset, limit=limit, version=lib.version,
+                        notes=found[offset:offset + limit])
+
+    @router.get("/notes/{note_id:path}", response_model=NotePage, summary="A note, its links, backlinks and related notes",
+                responses={404: {"model": ErrorBody, "description": "No note has this id."}})
+    def note(note_id: str = Path(..., max_length=MAX_NOTE_ID_CHARS)) -> NotePage:
+        page = library().page(note_id)
+        if page is None:
+            raise ApiError(404, f"There is no note with the id {note_id[:200]!r}. GET /api/notes lists the notes "
+                                "(or search them with ?q=).")
+        return page
+
+    @router.get("/feedback", response_model=list[FeedbackRecord], summary="Your votes on answers, oldest first")
+    def my_feedback(request: Request) -> list[FeedbackRecord]:
+        return [FeedbackRecord(**{k: row[k] for k in FeedbackRecord.model_fields}) for row in
+                feedback.all(user=current_user(request))]
+
+    @router.post("/feedback", response_model=Recorded, summary="Vote on an answer")
+    def vote(body: Vote, request: Request) -> Recorded:
+        if body.rating not in RATINGS:  # the model already says so; kept for the message
+            raise ApiError(422, f"rating must be one of {', '.join(RATINGS)}")
+        version = runtime.library.version if runtime.library is not None else None
+        row = feedback.record(rating=body.rating, question=body.answer.question, answer=body.answer,
+                              user=current_user(request), session="api", index_version=version)
+        return Recorded(id=row)
+
+    @router.get("/me", response_model=Me, summary="Who you are signed in as")
+    def me(request: Request) -> Me:
+        return Me(user=current_user(request), auth=getattr(request.state, "auth", "open"))
+
+    return router
+
+
+def _read(runtime: AppRuntime, call):
+    """Run an answer-layer call, turning its errors into the API's."""
+    try:
+        return call()
+    except QuestionError as exc:
+        raise ApiError(422, _sentence(str(exc))) from None
+    except FilterError as exc:
+        raise ApiError(422, f"That filter can't be used: {exc}.") from None
+    except NotReady as exc:
+        raise ApiError(503, _sentence(str(exc)), {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+    except StoreError as exc:
+        raise ApiError(503, f"The notes store is unavailable, try again shortly. ({exc})",
+                       {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+
+
+def _not_ready(runtime: AppRuntime) -> str:
+    return runtime.error or "The notes index is still opening; try again in a few seconds."
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] if text else text
+
+
+# --- installing it: docs, errors, JSON checks --------------------------------------------------
+
+
+def install_api(app: FastAPI, runtime: AppRuntime, settings: Settings, limits: Limits, feedback: FeedbackLog) -> None:
+    """Add the API, its docs (Swagger UI served from this app, no CDN) and its error handling."""
+    from fastapi.staticfiles import StaticFiles
+
+    app.include_router(api_router(runtime, settings, limits, feedback))
+    app.mount("/_docs_static", StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "") or settings.root_path
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json", title="notes-bot API",
+            swagger_js_url=f"{root}/_docs_static/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/_docs_static/swagger-ui.css",
+            swagger_favicon_url=f"{root}/_docs_static/favicon.png",
+        )
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_message(exc.errors())}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            detail = "The body is not valid JSON (UTF-8 encoded)."
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> JSONResponse:  # never a bare 500 page
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "Something went wrong on the server; it was logged. Try again."},
+                            status_code=500)
+
+    app.add_middleware(JsonGuard)
+
+
+class JsonGuard:
+    """ASGI middleware: a POST to /api/* whose body FastAPI's JSON parsing would choke on (not
+    UTF-8, not JSON, nested too deeply) is refused with a 422 that says what it is."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        path, root = scope.get("path", ""), scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):]
+        body = scope.get("state", {}).get("body")
+        if not path.startswith("/api/") or body is None:  # BodyLimit has read every POST body
+            await self.app(scope, receive, send)
+            return
+        problem = json_problem(body)
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        payload = json.dumps({"detail": problem}).encode()
+        await send({"type": "http.response.start", "status": 422,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def json_problem(body: bytes) -> str | None:
+    """Why a request body can't be read as JSON (None when it can)."""
+    if not body:
+        return "The request has no body: send a JSON object (Content-Type: application/json)."
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"The body is not valid UTF-8 (byte {exc.start}); send JSON encoded as UTF-8."
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        return f"The JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels)."
+    except ValueError as exc:
+        return f"The body is not valid JSON: {exc}."
+    if _depth(value) > MAX_JSON_DEPTH:
+        return f"The JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels)."
+    return None
+
+
+def _depth(value, level: int = 1) -> int:
+    if level > MAX_JSON_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max([level] + [_depth(v, level + 1) for v in value.values()])
+    if isinstance(value, list):
+        return max([level] + [_depth(v, level + 1) for v in value])
+    return level
+
+
+def _validation_message(errors) -> str:
+    """FastAPI's validation errors as one readable sentence per problem."""
+    parts = []
+    for error in list(errors)[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",)) or "body"
+        message = error.get("msg", "is not valid")
+        if error.get("type") == "json_invalid":
+            message = f"is not valid JSON ({error.get('ctx', {}).get('error', '')})"
+        parts.append(f"{where}: {message}")
+    return "Invalid request: " + "; ".join(parts) + "."
