@@ -117,19 +117,28 @@ def build_snapshot(store: Store, version: int, dimension: int) -> Snapshot:
     keys = [keys[i] for i in order]
     note_vectors = note_vectors[order] if len(order) else np.zeros((0, dimension), np.float32)
     row_of_key = {key: row for row, key in enumerate(keys)}
+    expected = {r.key: r.chunks for r in store.note_records() if r.key in row_of_key}
 
     chunk_records = []
     sentences: dict[tuple[int, int], tuple[int, bool, np.ndarray]] = {}
-    store_chunks = 0
-    for chunk_id, meta, text, _ in store.iter_chunks():
-        store_chunks += 1
+    found: dict[str, int] = {}
+    for chunk_id, meta, text in store.chunks_of(keys):
         row = row_of_key.get(meta.get("note_key"))
         if row is None:
             continue
+        found[meta["note_key"]] = found.get(meta["note_key"], 0) + 1
         chunk_records.append((row, int(meta["start"]), int(meta["end"]), chunk_id, text))
         spans, vectors = unpack_sentences(meta, dimension)
         for (start, end, quotable), vector in zip(spans, vectors):
             sentences.setdefault((row, start), (end, quotable, vector))
+    incomplete = [key for key in keys if expected.get(key) is not None and found.get(key, 0) != expected[key]]
+    if incomplete or len(expected) != len(keys):
+        # only when a later ingest committed and collected this version's records while we read
+        raise StoreError(
+            f"index version {version} changed while it was being read ({len(incomplete)} notes incomplete); "
+            "it is read again from the newest version"
+        )
+    store_chunks = store.count()
     chunk_records.sort()
     sentence_keys = sorted(sentences)
 

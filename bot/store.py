@@ -91,6 +91,7 @@ class NoteRecordInfo:
     path: str
     live_from: int
     live_until: int
+    chunks: int | None = None  # chunk records the note has (written before the note record)
 
     def live_at(self, version: int) -> bool:
         return self.live_from <= version < self.live_until
@@ -326,6 +327,7 @@ class Store:
                         path=meta.get("path", ""),
                         live_from=int(meta["live_from"]),
                         live_until=int(meta["live_until"]),
+                        chunks=int(meta["chunks"]) if "chunks" in meta else None,
                     )
                 )
         return records
@@ -368,6 +370,15 @@ class Store:
         for ids, metadatas, docs, embeddings in self._pages(self.chunks(), include=include):
             for position, (chunk_id, meta, doc) in enumerate(zip(ids, metadatas, docs)):
                 yield chunk_id, meta, doc, (embeddings[position] if include_embeddings else None)
+
+    def chunks_of(self, note_keys: list[str], batch: int = 200) -> Iterator[tuple[str, dict, str]]:
+        """(id, metadata, text) of the chunks of these note records. Read by note, not by offset over
+        the whole collection, so an ingest writing or deleting other records meanwhile can't shift
+        the pages under the reader."""
+        for begin in range(0, len(note_keys), batch):
+            where = {"note_key": {"$in": note_keys[begin:begin + batch]}}
+            for ids, metadatas, docs, _ in self._pages(self.chunks(), include=["metadatas", "documents"], where=where):
+                yield from zip(ids, metadatas, docs)
 
     def chunk_ids(self) -> list[str]:
         return [i for ids, _, _, _ in self._pages(self.chunks(), include=[]) for i in ids]
