@@ -227,7 +227,8 @@ pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log {prefix}/access.log;
+    log_format stack '$request_method $request_uri $status $upstream_addr';
+    access_log {prefix}/access.log stack;
     client_body_temp_path {prefix}/tmp/body;
     proxy_temp_path {prefix}/tmp/proxy;
     fastcgi_temp_path {prefix}/tmp/fastcgi;
@@ -239,6 +240,15 @@ http {{
         self._spawn("nginx", [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e",
                               str(prefix / "error.log")])
         _wait_for(f"{self.url}healthz", self.processes["nginx"], 30, prefix / "error.log")
+
+    def access_log(self) -> list[tuple[str, str, int, str]]:
+        """nginx's log so far: (method, uri, status, the worker that answered)."""
+        rows = []
+        for line in (self.root / "nginx" / "access.log").read_text().splitlines():
+            parts = line.split(" ")
+            if len(parts) >= 4:
+                rows.append((parts[0], parts[1], int(parts[2]), parts[3]))
+        return rows
 
     def start(self, users: dict[str, str] | None = None) -> None:
         """Everything, in order: Chroma, one ingest, users, the workers, nginx."""

@@ -228,6 +228,11 @@ def api_router(runtime: AppRuntime, settings: Settings, limits: Limits, feedback
     def me(request: Request) -> Me:
         return Me(user=current_user(request), auth=getattr(request.state, "auth", "open"))
 
+    @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def unknown(rest: str, request: Request) -> None:
+        raise ApiError(404, f"There is no {request.method} /api/{rest[:200]} in this API: /docs lists the routes "
+                            "and their methods.")
+
     return router
 
 
