@@ -60,13 +60,15 @@ class LoadResult:
     p99_ms: float = 0.0
     max_ms: float = 0.0
     loadavg: tuple = ()
+    stack_cpu_ms_per_ok: float | None = None  # CPU the stack's processes used per good reply (noise-robust)
 
     def line(self) -> str:
         errors = sum(self.errors.values())
         kinds = ", ".join(f"{k}: {v}" for k, v in sorted(self.errors.items())) or "-"
         return (f"{self.mode:4} {self.users:4d} users  {self.requests:6d} req  {self.throughput:6.1f} ok/s  "
                 f"p50 {self.p50_ms:7.0f} ms  p95 {self.p95_ms:7.0f} ms  p99 {self.p99_ms:7.0f} ms  "
-                f"errors {errors} ({kinds})  wrong-user {self.wrong_user}  load {self.loadavg[0]:.1f}")
+                f"errors {errors} ({kinds})  wrong-user {self.wrong_user}  load {self.loadavg[0]:.1f}"
+                + (f"  stack CPU {self.stack_cpu_ms_per_ok:.0f} ms/reply" if self.stack_cpu_ms_per_ok else ""))
 
 
 def training_claims(scifact: Path = SCIFACT) -> list[str]:
@@ -153,6 +155,18 @@ def _percentile(sorted_values: list[float], p: float) -> float:
     return statistics.quantiles(sorted_values, n=100, method="inclusive")[int(p) - 1]
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time these processes have used so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def make_users(users_file: Path, count: int, prefix: str = "load", password: str = "load-test-password") -> list[tuple[str, str]]:
     """`count` users in the stack's users file (one per simulated user, so per-user limits apply as in life)."""
     from bot.users import Accounts
@@ -208,8 +222,13 @@ def main(argv: list[str] | None = None) -> int:
                        [(f"{args.user_prefix}{i:03d}", args.password) for i in range(most)])
         for mode in args.mode:
             for count in args.users:
+                pids = (stack.worker_pids() + [stack.processes[n].pid for n in ("chroma", "nginx")]) if stack else []
+                before = cpu_seconds(pids)
                 result, _ = asyncio.run(run_load(base_url, mode, credentials[:count], questions,
                                                  seconds=args.seconds, warmup=args.warmup))
+                if pids and result.ok:  # over the whole run, warm-up included: an upper bound
+                    result.stack_cpu_ms_per_ok = (cpu_seconds(pids) - before) * 1000 / (
+                        result.ok * (args.seconds + args.warmup) / args.seconds)
                 results.append(result)
                 print(result.line(), flush=True)
     finally:

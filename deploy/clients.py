@@ -34,6 +34,8 @@ class Reply:
     ok: bool = False
     wrong_user: bool = False  # the reply answered another question than the one asked
     detail: str = ""
+    at: float = 0.0  # time.monotonic() when the request was sent
+    retry_after: str | None = None
 
 
 async def sign_in(http: httpx.AsyncClient, user: str, password: str) -> None:
@@ -46,19 +48,21 @@ async def sign_in(http: httpx.AsyncClient, user: str, password: str) -> None:
 async def ask_api(http: httpx.AsyncClient, question: str, auth: httpx.Auth | None = None,
                   timeout: float = 60.0) -> Reply:
     """POST /api/ask; ok when the Answer is for this very question and is an answer or an abstention."""
-    started = time.perf_counter()
+    started, at = time.perf_counter(), time.monotonic()
     try:
         response = await http.post("api/ask", json={"question": question}, auth=auth or httpx.USE_CLIENT_DEFAULT,
                                     timeout=timeout)
     except httpx.HTTPError as exc:
-        return Reply("api", 0, time.perf_counter() - started, detail=f"{exc.__class__.__name__}: {exc}")
+        return Reply("api", 0, time.perf_counter() - started, detail=f"{exc.__class__.__name__}: {exc}", at=at)
     seconds = time.perf_counter() - started
     if response.status_code != 200:
-        return Reply("api", response.status_code, seconds, detail=response.text[:300])
+        return Reply("api", response.status_code, seconds, detail=response.text[:300], at=at,
+                     retry_after=response.headers.get("retry-after"))
     answer = response.json()
     wrong = answer.get("question") != question.strip()
     ok = not wrong and (answer.get("abstained") or bool(answer.get("citations")))
-    return Reply("api", 200, seconds, ok=ok, wrong_user=wrong, detail="" if ok else answer.get("answer", "")[:200])
+    return Reply("api", 200, seconds, ok=ok, wrong_user=wrong, detail="" if ok else answer.get("answer", "")[:200],
+                 at=at)
 
 
 class GradioChat:
@@ -91,26 +95,26 @@ class GradioChat:
         this session's turns, the last being this question with an answer or an abstention."""
         from bot.web.render import question_markdown
 
-        started = time.perf_counter()
+        started, at = time.perf_counter(), time.monotonic()
         body = {"data": [question, None, [], []], "event_data": None, "fn_index": self.fn_index,
                 "trigger_id": self.trigger_id, "session_hash": self.session_hash}
         try:
             joined = await self.http.post("gradio_api/queue/join", json=body, timeout=timeout)
             if joined.status_code != 200:
-                return Reply("chat", joined.status_code, time.perf_counter() - started, detail=joined.text[:300])
+                return Reply("chat", joined.status_code, time.perf_counter() - started, detail=joined.text[:300], at=at)
             event_id = joined.json()["event_id"]
             final = await self._read_until_done(event_id, timeout)
         except (httpx.HTTPError, ValueError, KeyError) as exc:
-            return Reply("chat", 0, time.perf_counter() - started, detail=f"{exc.__class__.__name__}: {exc}")
+            return Reply("chat", 0, time.perf_counter() - started, detail=f"{exc.__class__.__name__}: {exc}", at=at)
         seconds = time.perf_counter() - started
         if final is None or not final.get("success", False):
-            return Reply("chat", 200, seconds, detail=f"the event failed: {json.dumps(final)[:300]}")
+            return Reply("chat", 200, seconds, detail=f"the event failed: {json.dumps(final)[:300]}", at=at)
         messages = final["output"]["data"][0]
         self.turns += 1
         texts = [_text(m) for m in messages]
         wrong = (len(messages) != 2 * self.turns or texts[-2] != question_markdown(question.strip()))
         ok = not wrong and any(marker in texts[-1] for marker in ANSWERED)
-        return Reply("chat", 200, seconds, ok=ok, wrong_user=wrong, detail="" if ok else texts[-1][:200])
+        return Reply("chat", 200, seconds, ok=ok, wrong_user=wrong, detail="" if ok else texts[-1][:200], at=at)
 
     async def _read_until_done(self, event_id: str, timeout: float) -> dict | None:
         async with self.http.stream("GET", "gradio_api/queue/data", params={"session_hash": self.session_hash},
