@@ -14,6 +14,7 @@ import pytest
 
 from .conftest import ROOT, SEEDS
 from .test_deploy import require_nginx
+from .web_helpers import web_collection, web_runtime, web_settings  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +78,19 @@ def test_each_chat_session_stays_on_one_worker_and_both_workers_serve(stack, cre
     assert all(len(workers) == 1 for workers in workers_of_session.values()), workers_of_session
     used = set().union(*workers_of_session.values())
     assert used == {f"127.0.0.1:{port}" for port in stack.worker_ports}  # sessions spread over both workers
+
+
+def test_a_busy_worker_sends_the_rest_of_an_answer_in_one_step(web_runtime):  # noqa: F811
+    """Idle: the answer streams block by block. While another answer is being produced in the
+    worker: the question and "searching" step, then the whole answer at once, sources included."""
+    from bot.web import chat
+    from bot.web.conversation import Conversation, respond
+
+    question = "Do LLM therapists respond to emotions like low-quality human therapists?"
+    idle = list(chat._paced(respond(web_runtime, Conversation(), question, {})))
+    with chat._in_flight, chat._in_flight:  # this answer and another one
+        busy = list(chat._paced(respond(web_runtime, Conversation(), question, {})))
+    assert len(idle) >= 4 and len(busy) == 2
+    assert busy[-1].messages == idle[-1].messages  # the same answer in the end
+    assert busy[-1].sources is not None and busy[-1].sources == next(s.sources for s in idle if s.sources)
+    assert chat._in_flight.count == 0
