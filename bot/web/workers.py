@@ -20,7 +20,7 @@ import sys
 import time
 
 from ..settings import Settings
-from .server import port_problem
+from .server import login_problem, port_problem
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,10 @@ def run_workers(settings: Settings, count: int) -> int:
         log.error("several workers share one index only through a Chroma server: set BOT_CHROMA_HOST and "
                   "BOT_CHROMA_PORT (or BOT_CHROMA_URL), or run one worker (an embedded store belongs to one process)")
         return 2
+    problem = login_problem(settings)
+    if problem:  # every worker would stop at once with it
+        log.error("%s", problem)
+        return 1
     ports = [settings.port + i for i in range(count)]
     for port in ports:
         problem = port_problem(settings.host, port)
