@@ -214,7 +214,8 @@ class Stack:
             if needle not in site:
                 raise RuntimeError(f"deploy/nginx/notes-bot.conf no longer has {needle!r}; update deploy/stack.py")
         site = site.replace("listen 80;", f"listen 127.0.0.1:{self.proxy_port};")
-        servers = "".join(f"    server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;\n" for port in self.worker_ports)
+        options = re.search(r"    server 127\.0\.0\.1:7861 ([^\n]*)\n", site).group(1)  # kept as the file has them
+        servers = "".join(f"    server 127.0.0.1:{port} {options}\n" for port in self.worker_ports)
         site = re.sub(r"(    server 127\.0\.0\.1:786\d [^\n]*\n)+", servers, site)
         (prefix / "notes-bot.conf").write_text(site)
         for temp in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
