@@ -7,7 +7,9 @@ import signal
 
 import pytest
 
+from bot.ingest import ingest
 from bot.settings import Settings
+from bot.store import Store
 from bot.web.conversation import STORE_UNAVAILABLE, Conversation, respond
 from bot.web.runtime import AppRuntime
 
@@ -32,6 +34,8 @@ def test_the_chat_survives_a_chroma_outage(tmp_path, embedder):
     chroma = start_chroma(tmp_path / "chroma", port)
     settings = Settings(notes_dir=str(notes), data_dir=tmp_path / "data", chroma_host="127.0.0.1",
                         chroma_port=port, rescan_seconds=0)
+    with Store.open(settings, embedder.fingerprint) as store:  # `bot ingest`: workers of a server never ingest
+        ingest(None, settings, store, embedder, progress=False)
     runtime = AppRuntime(settings, progress=False)
     try:
         runtime.start()
