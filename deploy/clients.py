@@ -93,8 +93,6 @@ class GradioChat:
     async def ask(self, question: str, timeout: float = 60.0) -> Reply:
         """Send a question and read the streamed answer to its end; ok when the final chat shows
         this session's turns, the last being this question with an answer or an abstention."""
-        from bot.web.render import question_markdown
-
         started, at = time.perf_counter(), time.monotonic()
         body = {"data": [question, None, [], []], "event_data": None, "fn_index": self.fn_index,
                 "trigger_id": self.trigger_id, "session_hash": self.session_hash}
@@ -109,12 +107,26 @@ class GradioChat:
         seconds = time.perf_counter() - started
         if final is None or not final.get("success", False):
             return Reply("chat", 200, seconds, detail=f"the event failed: {json.dumps(final)[:300]}", at=at)
-        messages = final["output"]["data"][0]
+        status, ok, wrong, detail = self.judge(final["output"]["data"], question)
+        return Reply("chat", status, seconds, ok=ok, wrong_user=wrong, detail=detail, at=at)
+
+    def judge(self, outputs: list, question: str) -> tuple[int, bool, bool, str]:
+        """(status, ok, wrong_user, detail) of the ask event's final outputs (chat, state, sources,
+        notice, box): ok when the chat shows this session's turns, the last being this question
+        with an answer or an abstention. A question refused by the rate limit leaves the chat as
+        it was and says so in the notice: that is a 429, not a reply for someone else."""
+        from bot.web.render import question_markdown
+
+        messages = outputs[0] or []
+        notice = outputs[3] if len(outputs) > 3 else ""
+        notice = notice.get("value", "") if isinstance(notice, dict) else str(notice or "")
+        if notice.startswith("Too many requests") and len(messages) == 2 * self.turns:
+            return 429, False, False, notice[:300]
         self.turns += 1
         texts = [_text(m) for m in messages]
-        wrong = (len(messages) != 2 * self.turns or texts[-2] != question_markdown(question.strip()))
+        wrong = len(messages) != 2 * self.turns or texts[-2] != question_markdown(question.strip())
         ok = not wrong and any(marker in texts[-1] for marker in ANSWERED)
-        return Reply("chat", 200, seconds, ok=ok, wrong_user=wrong, detail="" if ok else texts[-1][:200], at=at)
+        return 200, ok, wrong, "" if ok else (texts[-1][:200] if texts else "an empty chat")
 
     async def _read_until_done(self, event_id: str, timeout: float) -> dict | None:
         async with self.http.stream("GET", "gradio_api/queue/data", params={"session_hash": self.session_hash},

@@ -294,6 +294,51 @@ def test_rate_limits_answer_429_with_retry_after(web_runtime, web_settings, tmp_
 
 
 @pytest.mark.integration
+def test_the_chat_refuses_too_many_questions_with_a_notice_that_the_load_client_counts_as_429(
+        web_runtime, web_settings):  # noqa: F811
+    """Over the per-user limit the chat keeps its transcript and says why in the notice; the load
+    client (deploy/clients.py) reads that as a refusal, never as a reply meant for someone else."""
+    import asyncio
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from bot.web.app import create_app
+    from deploy.clients import GradioChat
+
+    from .conftest import free_port
+
+    settings = web_settings.model_copy(update={"rate_limit_user": 6, "rate_limit_address": 0})
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime=web_runtime), host="127.0.0.1", port=port,
+                                           log_level="warning", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+
+    async def ask_eight_times():
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/", timeout=60) as http:
+            chat = await GradioChat.connect(http)
+            return [await chat.ask(QUESTION) for _ in range(8)], chat.turns
+
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        replies, turns = asyncio.run(ask_eight_times())
+    finally:
+        server.should_exit = True
+        thread.join(15)
+    statuses = [r.status for r in replies]
+    assert statuses[:5] == [200] * 5 and 429 in statuses, statuses  # a burst of 5 (the bucket), then refused
+    assert not any(r.wrong_user for r in replies)
+    assert all(r.ok for r in replies if r.status == 200) and turns == statuses.count(200)
+    refused = replies[statuses.index(429)]
+    assert refused.detail.startswith("Too many requests") and "BOT_RATE_LIMIT_USER" in refused.detail
+
+
+@pytest.mark.integration
 def test_sign_in_attempts_are_rate_limited_per_address(web_runtime, web_settings, tmp_path):  # noqa: F811
     from bot.web.app import create_app
 
