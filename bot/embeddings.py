@@ -7,6 +7,12 @@
 The cache (`<data_dir>/cache/embeddings-<model fingerprint>.sqlite`) maps the
 sha256 of an embedded text to its vector, so re-ingesting, rebuilding or
 resuming after a crash never pays for the same text twice.
+
+The vectors are computed by onnxruntime from an ONNX export of the very same weights
+(`BOT_EMBEDDING_BACKEND=auto`, the default): exported once into the data dir, checked to
+give torch's vectors within 1e-4, and used only then; otherwise (or with `torch`) by the
+sentence-transformers model itself. Both give the same vectors, so an index built with one
+is served by the other.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ class EmbeddingModelError(RuntimeError):
     """The embedding model could not be loaded."""
 
 
+class OnnxUnavailable(RuntimeError):
+    """The model can't be run by onnxruntime here (the message says why); torch is used instead."""
+
+
 def model_fingerprint(model: str) -> str:
     """A short, stable identity for a model: its folder's config and weights, or its id."""
     path = Path(model)
@@ -57,26 +67,33 @@ def model_fingerprint(model: str) -> str:
 class Embedder:
     """A loaded sentence-transformers model with a token counter and an optional vector cache."""
 
-    _loaded: dict[tuple[str, int], Embedder] = {}
+    _loaded: dict[tuple[str, int, str], Embedder] = {}
     _lock = threading.Lock()
 
-    def __init__(self, model, name: str, batch_size: int, cache: EmbeddingCache | None) -> None:
+    def __init__(self, model, name: str, batch_size: int, cache: EmbeddingCache | None,
+                 onnx: OnnxEncoder | None = None) -> None:
         self.model = model
         self.name = name
         self.fingerprint = model_fingerprint(name)
         self.batch_size = batch_size
         self.cache = cache
+        self.onnx = onnx
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dimension = int(dimension())
         self.max_tokens = int(model.max_seq_length)
         self._tokenizer = model.tokenizer
-        # Ingest and questions each get their own copy of the model: a tokenizer
-        # can't be shared between threads, and a question must never wait behind
-        # a background ingest's batch.
+        # Ingest and questions each get their own copy of the model (or of the tokenizer): a
+        # tokenizer can't be shared between threads, and a question must never wait behind a
+        # background ingest's batch.
         self._encode_lock = threading.Lock()
         self._query_lock = threading.Lock()
         self._query_model = None
         self.computed = 0  # texts the model actually encoded (cache misses), for reports
+
+    @property
+    def backend(self) -> str:
+        """What computes the vectors: "onnxruntime" or "torch"."""
+        return "onnxruntime" if self.onnx is not None else "torch"
 
     @classmethod
     def load(cls, settings: Settings, *, use_cache: bool = True) -> Embedder:
@@ -84,12 +101,13 @@ class Embedder:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
-        key = (settings.embedding_model, settings.torch_threads)
+        key = (settings.embedding_model, settings.torch_threads, settings.embedding_backend)
         with cls._lock:
             embedder = cls._loaded.get(key)
             if embedder is None:
-                embedder = cls(_load_model(settings.embedding_model), settings.embedding_model,
-                               settings.embed_batch_size, None)
+                model = _load_model(settings.embedding_model)
+                embedder = cls(model, settings.embedding_model, settings.embed_batch_size, None,
+                               _onnx_for(model, settings))
                 cls._loaded[key] = embedder
         if use_cache and embedder.cache is None:
             embedder.cache = EmbeddingCache(
@@ -133,6 +151,8 @@ class Embedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         """One normalised query vector (never cached on disk: questions are private)."""
+        if self.onnx is not None:
+            return self.onnx.encode_query(text)
         with self._query_lock:
             if self._query_model is None:
                 self._query_model = copy.deepcopy(self.model)
@@ -149,16 +169,18 @@ class Embedder:
         with self._encode_lock:
             for begin in range(0, len(order), step):
                 batch = order[begin:begin + step]
-                result[batch] = self.model.encode(
-                    [texts[i] for i in batch],
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
+                result[batch] = self.encode_batch([texts[i] for i in batch])
                 if progress is not None:
                     progress(len(batch))
         return result
+
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        """Vectors of `texts` in batches of `batch_size`, no cache: the raw encoder, as ingest uses it."""
+        if self.onnx is not None:
+            return self.onnx.encode(texts, self.batch_size)
+        return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
 
 
 def _load_model(name: str):
@@ -207,3 +229,180 @@ class EmbeddingCache:
         with self._lock, self._db:
             self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", rows)
 
+
+# --- onnxruntime --------------------------------------------------------------------------------
+
+ONNX_TOLERANCE = 1e-4  # the largest difference from torch's vectors, per component, accepted
+_PROBES = [
+    "What does warmth training cost?",
+    "Scaffolds shape which empathy skills models develop; reinforcement learning with verifiable "
+    "rewards teaches when to reason, not how. " * 6,
+    "x",
+]
+
+
+class OnnxEncoder:
+    """Pooled, normalised vectors from an ONNX export of a sentence-transformers model, by onnxruntime."""
+
+    def __init__(self, path: Path, tokenizer, max_tokens: int, threads: int, lowercase: bool = False) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        # Idle threads sleep instead of spinning: on two shared cores a spinning thread takes the
+        # CPU from whatever runs next (another question, an ingest batch, torch), for a gain of
+        # about a millisecond a question (measured).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.path = path
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.max_tokens = max_tokens
+        self.lowercase = lowercase
+        self._tokenizer = copy.deepcopy(tokenizer)  # batches (ingest)
+        self._query_tokenizer = copy.deepcopy(tokenizer)  # questions: neither waits on the other
+        self._lock = threading.Lock()
+        self._query_lock = threading.Lock()
+
+    def _run(self, tokenizer, texts: list[str]) -> np.ndarray:
+        # as sentence-transformers prepares them: stripped, lowercased when the model says so
+        texts = [t.strip().lower() if self.lowercase else t.strip() for t in texts]
+        encoded = tokenizer(texts, padding=True, truncation="longest_first", max_length=self.max_tokens,
+                            return_tensors="np")
+        feed = {name: encoded[name].astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")
+                if name in self.inputs and name in encoded}
+        if "token_type_ids" in self.inputs and "token_type_ids" not in feed:
+            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
+        return self.session.run(None, feed)[0].astype(np.float32)
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Vectors in batches of similar length (longest first: the first batch shows the peak memory)."""
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        result: np.ndarray | None = None
+        with self._lock:
+            for begin in range(0, len(order), max(1, batch_size)):
+                rows = order[begin:begin + batch_size]
+                vectors = self._run(self._tokenizer, [texts[i] for i in rows])
+                if result is None:
+                    result = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+                result[rows] = vectors
+        return result if result is not None else np.zeros((0, 0), dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        with self._query_lock:
+            return self._run(self._query_tokenizer, [text])[0]
+
+
+def _onnx_for(model, settings: Settings) -> OnnxEncoder | None:
+    """The onnxruntime encoder for this model (exported and checked on first use), or None: torch."""
+    if settings.embedding_backend == "torch":
+        return None
+    directory = Path(settings.data_dir) / "models" / f"onnx-{model_fingerprint(settings.embedding_model)}"
+    try:
+        return load_onnx(model, directory, settings.torch_threads)
+    except OnnxUnavailable as exc:
+        if settings.embedding_backend == "onnx":
+            raise EmbeddingModelError(f"BOT_EMBEDDING_BACKEND=onnx, but {exc}") from None
+        log.info("embedding with torch: %s", exc)
+        return None
+
+
+def load_onnx(model, directory: Path, threads: int) -> OnnxEncoder:
+    """The ONNX export of `model` in `directory`, made and checked against torch there if it isn't yet."""
+    import json
+    import time
+
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise OnnxUnavailable("onnxruntime is not installed (pip install onnxruntime)") from None
+    pooling, lowercase = _pooling_of(model)
+    path, checked = directory / "model.onnx", directory / "checked.json"
+    if not checked.exists():
+        started = time.perf_counter()
+        _export(model, directory, pooling)
+        encoder = OnnxEncoder(path, model.tokenizer, int(model.max_seq_length), threads, lowercase)
+        difference = _difference(model, encoder)
+        if difference > ONNX_TOLERANCE:
+            raise OnnxUnavailable(f"its ONNX export differs from torch by {difference:.2g} (over {ONNX_TOLERANCE})")
+        checked.write_text(json.dumps({"max_abs_difference": difference, "pooling": pooling}))
+        log.info("exported the embedding model for onnxruntime to %s (%.1f s; largest difference from "
+                 "torch %.1g)", path, time.perf_counter() - started, difference)
+        return encoder
+    return OnnxEncoder(path, model.tokenizer, int(model.max_seq_length), threads, lowercase)
+
+
+def _pooling_of(model) -> tuple[str, bool]:
+    """("mean" | "cls", lowercase) of a plain Transformer + Pooling [+ Normalize] model."""
+    names = [type(module).__name__ for module in model]
+    if not names or names[0] != "Transformer" or any(n not in ("Transformer", "Pooling", "Normalize") for n in names):
+        raise OnnxUnavailable(f"only Transformer + Pooling models are exported (this one is {' + '.join(names)})")
+    pooling = next((m for m in model if type(m).__name__ == "Pooling"), None)
+    mode = "mean"
+    if pooling is not None:  # sentence-transformers 5+ names it pooling_mode; older ones, a method
+        mode = getattr(pooling, "pooling_mode", None) or pooling.get_pooling_mode_str()
+        mode = mode if isinstance(mode, str) else str(mode)
+    if mode not in ("mean", "cls"):
+        raise OnnxUnavailable(f"its pooling ({mode}) is not exported; mean and cls are")
+    return mode, bool(getattr(model[0], "do_lower_case", False))
+
+
+def _export(model, directory: Path, pooling: str) -> None:
+    """Write `directory/model.onnx`: the transformer with its pooling and normalisation, one graph."""
+    import shutil
+    import tempfile
+    import warnings
+
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export writes through it)
+        import torch
+    except ImportError:
+        raise OnnxUnavailable("the onnx package is not installed (pip install onnx)") from None
+
+    transformer = model[0].auto_model.eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
+                                      token_type_ids=token_type_ids).last_hidden_state
+            if pooling == "cls":
+                vector = hidden[:, 0]
+            else:
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                vector = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(vector, p=2, dim=1)
+
+    example = dict(model.tokenizer(["an example"], return_tensors="pt"))
+    example.setdefault("token_type_ids", torch.zeros_like(example["input_ids"]))
+    axes = {0: "batch", 1: "tokens"}
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=directory))
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Pooled().eval(), (example["input_ids"], example["attention_mask"], example["token_type_ids"]),
+                str(staging / "model.onnx"), input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["embedding"], opset_version=17, dynamo=False,
+                dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                              "embedding": {0: "batch"}},
+            )
+        os.replace(staging / "model.onnx", directory / "model.onnx")
+    except Exception as exc:
+        raise OnnxUnavailable(f"exporting it to ONNX failed ({exc.__class__.__name__}: {str(exc)[:200]})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _difference(model, encoder: OnnxEncoder) -> float:
+    """The largest per-component difference between torch's and onnxruntime's vectors of probe texts."""
+    expected = model.encode(_PROBES, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    got = encoder.encode(_PROBES, batch_size=len(_PROBES))  # one batch: padding is part of the check
+    return float(np.abs(expected - got).max())

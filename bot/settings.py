@@ -65,7 +65,12 @@ class Settings(BaseSettings):
         "Default: the bundled all-MiniLM-L6-v2.",
     )
     torch_threads: int = Field(
-        2, ge=1, description="Threads torch may use for embedding (the machine has 2 cores)."
+        2, ge=1, description="Threads the encoder (torch or onnxruntime) may use for embedding (the machine has 2 cores)."
+    )
+    embedding_backend: Literal["auto", "onnx", "torch"] = Field(
+        "auto",
+        description="What computes the vectors: `auto` uses onnxruntime on an ONNX export of the same model "
+        "(made once in the data dir, checked against torch) and falls back to torch; `onnx` requires it; `torch`.",
     )
     embed_batch_size: int = Field(32, ge=1, description="Texts per model.encode batch during ingest.")
     chunk_tokens: int = Field(
