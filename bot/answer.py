@@ -25,7 +25,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from .index import Index, Snapshot
-from .lexical import tokenize
+from .lexical import query_ids, row_sums, tokenize
 from .models import Answer, Citation, NoteRef
 from .quotes import DEFAULT_QUOTE_PARAMS, Quote, QuoteParams, pick_quotes, sentence_terms
 from .retrieval import (
@@ -212,8 +212,9 @@ def rank_and_quote(snapshot: Snapshot, query: str, vector: np.ndarray, first: Ca
     hits = hits_from(snapshot, features, score_notes(features, params.retrieval))
     clock.lap("fusion")
     weights = snapshot.lexical.weights(list(dict.fromkeys(tokenize(query))))
+    terms = QueryTerms.of(snapshot, weights)
     top = hits[: params.notes_considered]
-    evidence = [note_evidence(snapshot, hit, vector, weights, params.quotes) for hit in top]
+    evidence = [note_evidence(snapshot, hit, vector, weights, params.quotes, terms) for hit in top]
     for item in evidence:
         if item.hit.note_id in boost_notes:
             item.score += params.follow_up_boost
@@ -251,8 +252,25 @@ def _zscore(values: np.ndarray) -> np.ndarray:
     return (values - float(values.mean())) / (std if std > 1e-9 else 1.0)
 
 
+@dataclass(frozen=True)
+class QueryTerms:
+    """The question's term weights as ids of the snapshot's term table, worked out once a question."""
+
+    weights: dict[str, float]
+    ids: np.ndarray  # sorted
+    id_weights: np.ndarray
+    by_id: dict[int, float]
+    total: float
+
+    @classmethod
+    def of(cls, snapshot: Snapshot, weights: dict[str, float]) -> QueryTerms:
+        ids, id_weights = query_ids(snapshot.terms, weights)
+        return cls(weights, ids, id_weights, dict(zip(ids.tolist(), id_weights.tolist())),
+                   sum(weights.values()) or 1.0)
+
+
 def note_evidence(snapshot: Snapshot, hit: NoteHit, vector: np.ndarray, weights: dict[str, float],
-                  params: QuoteParams = DEFAULT_QUOTE_PARAMS) -> Evidence:
+                  params: QuoteParams = DEFAULT_QUOTE_PARAMS, terms: QueryTerms | None = None) -> Evidence:
     note = snapshot.notes[hit.row]
     rows = snapshot.sentences_of(hit.row)
     spans = [
@@ -263,11 +281,15 @@ def note_evidence(snapshot: Snapshot, hit: NoteHit, vector: np.ndarray, weights:
     if hit.chunks:
         c = hit.chunks[0]
         best_chunk = (int(snapshot.chunk_start[c]), int(snapshot.chunk_end[c]))
+    terms = terms or QueryTerms.of(snapshot, weights)
+    lexical = row_sums(snapshot.sentence_term_ptr, snapshot.sentence_term_ids, np.arange(rows.start, rows.stop),
+                       terms.ids, terms.id_weights) / terms.total
     quotes = pick_quotes(note.text, spans, snapshot.sentence_vectors[rows.start:rows.stop], vector,
-                         weights, best_chunk, limit=2, params=params, note_vector=snapshot.note_vectors[hit.row])
+                         weights, best_chunk, limit=2, params=params, note_vector=snapshot.note_vectors[hit.row],
+                         lexical=lexical)
     if not quotes:
         return Evidence(hit=hit, quotes=quotes, score=float("-inf"))
-    coverage = term_coverage(note.text[quotes[0].start:quotes[0].end], weights)
+    coverage = passage_coverage(snapshot, rows, quotes[0], note.text, terms)
     return Evidence(hit=hit, quotes=quotes, score=evidence_score(quotes[0], hit, coverage), passage=quotes[0].score)
 
 
@@ -277,6 +299,16 @@ def evidence_score(best: Quote, hit: NoteHit, coverage: float = 0.0) -> float:
     model has no sense of ("What is RLVER?") when the note names its terms, and whether the
     question is the note's own title."""
     return 0.6 * best.similarity + 0.4 * hit.dense + COVERAGE_WEIGHT * coverage + TITLE_WEIGHT * hit.title
+
+
+def passage_coverage(snapshot: Snapshot, rows: range, quote: Quote, text: str, terms: QueryTerms) -> float:
+    """`term_coverage` of a quoted passage: from the term table when it is whole sentences."""
+    inside = [r for r in rows if snapshot.sentence_start[r] >= quote.start and snapshot.sentence_end[r] <= quote.end]
+    if not inside:  # part of one long sentence (a clause window): tokenize it
+        return term_coverage(text[quote.start:quote.end], terms.weights)
+    ptr = snapshot.sentence_term_ptr
+    held = set(snapshot.sentence_term_ids[ptr[inside[0]]:ptr[inside[-1] + 1]].tolist())
+    return sum(w for term, w in terms.by_id.items() if term in held) / terms.total
 
 
 COVERAGE_WEIGHT = 0.2

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .embeddings import Embedder
-from .lexical import LexicalIndex
+from .lexical import LexicalIndex, term_table
 from .models import Note
 from .notes import resolve_links
 from .settings import Settings
@@ -35,7 +35,7 @@ from .store import IndexMissing, Store, StoreError, unpack_sentences
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass
@@ -60,6 +60,13 @@ class Snapshot:
     chunk_rows: dict[str, int] = field(default_factory=dict)
     note_sentence_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     backlinks: dict[str, list[str]] = field(default_factory=dict)
+    # each sentence's and each title's distinct terms as ids into `terms` (see lexical.term_table):
+    # questions score sentences and titles without tokenizing them
+    terms: dict[str, int] | None = None
+    sentence_term_ptr: np.ndarray | None = None
+    sentence_term_ids: np.ndarray | None = None
+    title_term_ptr: np.ndarray | None = None
+    title_term_ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.by_id = {note.id: row for row, note in enumerate(self.notes)}
@@ -71,6 +78,13 @@ class Snapshot:
             for target in note.links:
                 backlinks.setdefault(target, []).append(note.id)
         self.backlinks = backlinks
+        if self.terms is None or self.sentence_term_ptr is None or self.title_term_ptr is None:
+            self.terms = {}
+            self.sentence_term_ptr, self.sentence_term_ids = term_table(
+                [self.notes[row].text[start:end] for row, start, end in
+                 zip(self.sentence_note.tolist(), self.sentence_start.tolist(), self.sentence_end.tolist())],
+                self.terms)
+            self.title_term_ptr, self.title_term_ids = term_table([note.title for note in self.notes], self.terms)
 
     @property
     def dimension(self) -> int:
@@ -166,7 +180,8 @@ def build_snapshot(store: Store, version: int, dimension: int) -> Snapshot:
 
 _ARRAYS = (
     "note_vectors", "chunk_note", "chunk_start", "chunk_end", "sentence_note", "sentence_start",
-    "sentence_end", "sentence_quotable", "sentence_vectors",
+    "sentence_end", "sentence_quotable", "sentence_vectors", "sentence_term_ptr", "sentence_term_ids",
+    "title_term_ptr", "title_term_ids",
 )
 
 
@@ -184,6 +199,7 @@ def _write_cache(snapshot: Snapshot, directory: Path) -> None:
             for note in snapshot.notes:
                 handle.write(note.model_dump_json() + "\n")
         (staging / "chunk_ids.json").write_text(json.dumps(snapshot.chunk_ids))
+        (staging / "terms.json").write_text(json.dumps(sorted(snapshot.terms, key=snapshot.terms.get)))
         snapshot.lexical.save(staging / "lexical")
         (staging / "meta.json").write_text(
             json.dumps({"format": CACHE_FORMAT, "version": snapshot.version, "store_chunks": snapshot.store_chunks})
@@ -209,6 +225,7 @@ def _read_cache(directory: Path) -> Snapshot:
         version=int(meta["version"]),
         notes=notes,
         chunk_ids=json.loads((directory / "chunk_ids.json").read_text()),
+        terms={term: i for i, term in enumerate(json.loads((directory / "terms.json").read_text()))},
         lexical=LexicalIndex.load(directory / "lexical"),
         store_chunks=int(meta.get("store_chunks", 0)),
         **{name: arrays[name] for name in _ARRAYS},

@@ -108,3 +108,55 @@ class LexicalIndex:
         size = json.loads((directory / "lexical.json").read_text())["size"]
         return cls(model, dict(model.vocab_dict), np.load(directory / "idf.npy"), size)
 
+
+
+# --- term tables: which terms each sentence (or title) holds, as ids -----------------------------
+
+
+def term_table(texts: list[str], terms: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each text's distinct terms as ids, CSR-style: row i holds `ids[ptr[i]:ptr[i + 1]]`.
+
+    Terms not yet in `terms` are added to it. Tokenizing every sentence once, when a snapshot is
+    built, spares every question from tokenizing the sentences it scores.
+
+        >>> terms = {}
+        >>> ptr, ids = term_table(["Warmth training hurts.", "Training"], terms)
+        >>> ptr.tolist(), sorted(terms)
+        ([0, 3, 4], ['hurt', 'train', 'warmth'])
+    """
+    ptr = np.zeros(len(texts) + 1, dtype=np.int64)
+    ids: list[int] = []
+    for row, text in enumerate(texts):
+        distinct = dict.fromkeys(tokenize(text))
+        for term in distinct:
+            ids.append(terms.setdefault(term, len(terms)))
+        ptr[row + 1] = len(ids)
+    return ptr, np.asarray(ids, dtype=np.int32)
+
+
+def query_ids(terms: dict[str, int], weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The query's known terms as sorted ids and their weights (unknown terms can match nothing)."""
+    known = sorted((terms[t], w) for t, w in weights.items() if t in terms)
+    return (np.asarray([i for i, _ in known], dtype=np.int32), np.asarray([w for _, w in known], dtype=np.float64))
+
+
+def row_sums(ptr: np.ndarray, ids: np.ndarray, rows: np.ndarray, qids: np.ndarray, qweights: np.ndarray) -> np.ndarray:
+    """For each of `rows` of a term table: the summed weight of the query terms the row holds.
+
+        >>> ptr, ids = np.array([0, 2, 3]), np.array([4, 7, 7])
+        >>> row_sums(ptr, ids, np.array([0, 1]), np.array([7]), np.array([2.0])).tolist()
+        [2.0, 2.0]
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    starts, ends = ptr[rows], ptr[rows + 1]
+    lengths = ends - starts
+    total = int(lengths.sum())
+    if total == 0 or len(qids) == 0:
+        return np.zeros(len(rows), dtype=np.float64)
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    positions = np.arange(total) - np.repeat(bounds[:-1], lengths) + np.repeat(starts, lengths)
+    found = ids[positions]
+    at = np.minimum(np.searchsorted(qids, found), len(qids) - 1)
+    values = np.where(qids[at] == found, qweights[at], 0.0)
+    cumulative = np.concatenate([[0.0], np.cumsum(values)])
+    return cumulative[bounds[1:]] - cumulative[bounds[:-1]]

@@ -73,18 +73,24 @@ def sentence_scores(
     best_chunk: tuple[int, int] | None = None,
     params: QuoteParams = DEFAULT_QUOTE_PARAMS,
     note_vector: np.ndarray | None = None,
+    lexical: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(score, cosine) of every sentence; unquotable sentences score -inf."""
+    """(score, cosine) of every sentence; unquotable sentences score -inf.
+
+    `lexical`, when given, is each sentence's share of the question's term weight, worked out
+    beforehand (`answer.note_evidence` takes it from the snapshot's term table); else it is
+    computed here from the text."""
     if not spans:
         return np.zeros(0), np.zeros(0)
     vectors = np.asarray(vectors, dtype=np.float32)
     cosine = (vectors @ query_vector).astype(np.float64)
-    total = sum(query_weights.values()) or 1.0
-    lexical = np.zeros(len(spans))
-    if params.lexical:
-        for i, (start, end, _) in enumerate(spans):
-            present = sentence_terms(text[start:end])
-            lexical[i] = sum(w for t, w in query_weights.items() if t in present) / total
+    if lexical is None:
+        total = sum(query_weights.values()) or 1.0
+        lexical = np.zeros(len(spans))
+        if params.lexical:
+            for i, (start, end, _) in enumerate(spans):
+                present = sentence_terms(text[start:end])
+                lexical[i] = sum(w for t, w in query_weights.items() if t in present) / total
     joined = [i + 1 < len(spans) and _same_paragraph(text, spans, i) for i in range(len(spans))]
     neighbour = np.full(len(spans), -1.0)
     for i in range(len(spans)):
@@ -115,6 +121,7 @@ def pick_quotes(
     limit: int = 2,
     params: QuoteParams = DEFAULT_QUOTE_PARAMS,
     note_vector: np.ndarray | None = None,
+    lexical: np.ndarray | None = None,
 ) -> list[Quote]:
     """The best non-overlapping passages of a note, best first.
 
@@ -127,7 +134,7 @@ def pick_quotes(
     # The focus term only chooses among this note's sentences: reported scores leave it out, so
     # they compare across notes (a one-sentence note is all "summary").
     scores, cosine = sentence_scores(text, spans, vectors, query_vector, query_weights, best_chunk,
-                                     replace(params, focus=0.0))
+                                     replace(params, focus=0.0), lexical=lexical)
     choice = scores
     if params.focus and note_vector is not None:
         choice = scores + params.focus * (np.asarray(vectors, dtype=np.float32) @ note_vector)

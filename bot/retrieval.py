@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .index import Index, Snapshot
-from .lexical import tokenize
+from .lexical import row_sums, tokenize
 from .models import KINDS
+from .store import search_breadth
 
 
 class FilterError(ValueError):
@@ -161,7 +162,8 @@ def dense_search(index: Index, snapshot: Snapshot, vector: np.ndarray, filters: 
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
     # Records of other versions share the collection; ask for enough to fill n with live ones.
     ratio = max(1.0, snapshot.store_chunks / max(1, len(snapshot.chunk_ids)))
-    wanted = min(max(snapshot.store_chunks, len(snapshot.chunk_ids)), int(n * ratio) + 10)
+    wanted = max(int(n * ratio) + 10, search_breadth(snapshot.store_chunks))
+    wanted = min(max(snapshot.store_chunks, len(snapshot.chunk_ids)), wanted)
     ids, sims = index.store.query(vector, wanted, where=filters.chroma_where())
     rows, scores = [], []
     for chunk_id, sim in zip(ids, sims):
@@ -197,43 +199,90 @@ class NoteFeatures:
 
 
 def note_features(snapshot: Snapshot, c: Candidates, vector: np.ndarray, question: str) -> NoteFeatures:
-    """Gather the candidate chunks into notes and measure each note several ways."""
-    dense_of = {int(r): (i, float(s)) for i, (r, s) in enumerate(zip(c.dense_rows, c.dense_scores))}
-    lexical_of = {int(r): (i, float(s)) for i, (r, s) in enumerate(zip(c.lexical_rows, c.lexical_scores))}
+    """Gather the candidate chunks into notes and measure each note several ways (array code: it
+    runs for every candidate note of every question)."""
     floor = float(c.dense_scores.min()) if len(c.dense_scores) else 0.0
-    by_note: dict[int, list[int]] = {}
-    for row in list(dense_of) + [r for r in lexical_of if r not in dense_of]:
-        by_note.setdefault(int(snapshot.chunk_note[row]), []).append(row)
-    rows = np.asarray(sorted(by_note), dtype=np.int64)
-    n = len(rows)
+    dense_rows = np.asarray(c.dense_rows, dtype=np.int64)
+    lexical_rows = np.asarray(c.lexical_rows, dtype=np.int64)
+    # every candidate chunk once: the dense list's order, then the lexical-only ones
+    extra = ~np.isin(lexical_rows, dense_rows)
+    rows = np.concatenate([dense_rows, lexical_rows[extra]])
+    if len(rows) == 0:
+        empty = np.zeros(0, np.float32)
+        return NoteFeatures(np.zeros(0, np.int64), [], empty, empty, empty, empty, empty, empty,
+                            np.zeros(0), np.zeros(0))
+    n_dense = len(dense_rows)
+    cos = np.full(len(rows), floor, np.float64)
+    cos[:n_dense] = c.dense_scores
+    has_cos = np.zeros(len(rows), bool)
+    has_cos[:n_dense] = True
+    dense_pos = np.full(len(rows), np.inf)
+    dense_pos[:n_dense] = np.arange(n_dense)
+    bm25 = np.zeros(len(rows), np.float64)
+    lexical_pos = np.full(len(rows), np.inf)
+    where = {int(r): i for i, r in enumerate(rows)}
+    at = np.asarray([where[int(r)] for r in lexical_rows], dtype=np.int64)
+    if len(at):
+        bm25[at] = c.lexical_scores
+        lexical_pos[at] = np.arange(len(at))
+    note_of = np.asarray(snapshot.chunk_note, dtype=np.int64)[rows]
+    note_rows, member_note = np.unique(note_of, return_inverse=True)
+    n = len(note_rows)
+
+    # members of each note, best chunk first: by cosine, then BM25, then first seen
+    order = np.lexsort((np.arange(len(rows)), -bm25, -cos, member_note))
+    starts = np.searchsorted(member_note[order], np.arange(n))
+    ends = np.append(starts[1:], len(order))
+    chunks = [rows[order[a:b]].tolist() for a, b in zip(starts, ends)]
+
     dense = np.full(n, floor, np.float32)
     second = np.full(n, floor, np.float32)
-    lexical = np.zeros(n, np.float32)
+    ranked_cos = order[has_cos[order]]  # members with a cosine, in the same order
+    first_cos = np.searchsorted(member_note[ranked_cos], np.arange(n))
+    count_cos = np.bincount(member_note[ranked_cos], minlength=n)
+    with_one = count_cos > 0
+    dense[with_one] = cos[ranked_cos[first_cos[with_one]]]
+    with_two = count_cos > 1
+    second[with_two] = cos[ranked_cos[first_cos[with_two] + 1]]
     dense_rank = np.full(n, np.inf)
+    np.minimum.at(dense_rank, member_note, dense_pos)
+    lexical = np.zeros(n, np.float32)
+    np.maximum.at(lexical, member_note, bm25.astype(np.float32))
     lexical_rank = np.full(n, np.inf)
-    chunks: list[list[int]] = []
-    sentence = np.zeros(n, np.float32)
-    title = np.zeros(n, np.float32)
+    np.minimum.at(lexical_rank, member_note, lexical_pos)
+
+    sentence = best_sentence_cosines(snapshot, note_rows, vector)
+    title = title_matches(snapshot, note_rows, question)
+    note_cos = (snapshot.note_vectors[note_rows] @ vector).astype(np.float32)
+    return NoteFeatures(note_rows, chunks, dense, second, lexical, note_cos, sentence, title, dense_rank, lexical_rank)
+
+
+def best_sentence_cosines(snapshot: Snapshot, note_rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Each note's best sentence cosine to the question (0 for a note without sentences)."""
+    offsets = snapshot.note_sentence_offsets
+    starts, ends = offsets[note_rows], offsets[note_rows + 1]
+    lengths = ends - starts
+    best = np.zeros(len(note_rows), np.float32)
+    if int(lengths.sum()) == 0:
+        return best
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    positions = np.arange(int(bounds[-1])) - np.repeat(bounds[:-1], lengths) + np.repeat(starts, lengths)
+    cosines = snapshot.sentence_vectors[positions] @ vector
+    some = lengths > 0
+    best[some] = np.maximum.reduceat(cosines, bounds[:-1][some])
+    return best
+
+
+def title_matches(snapshot: Snapshot, note_rows: np.ndarray, question: str) -> np.ndarray:
+    """`title_match` of the question against each note's title, from the snapshot's title terms."""
     question_terms = set(tokenize(question))
-    for i, note_row in enumerate(rows):
-        members = by_note[int(note_row)]
-        cos = sorted((dense_of[r][1] for r in members if r in dense_of), reverse=True)
-        if cos:
-            dense[i] = cos[0]
-            second[i] = cos[1] if len(cos) > 1 else floor
-            dense_rank[i] = min(dense_of[r][0] for r in members if r in dense_of)
-        bm25 = [lexical_of[r][1] for r in members if r in lexical_of]
-        if bm25:
-            lexical[i] = max(bm25)
-            lexical_rank[i] = min(lexical_of[r][0] for r in members if r in lexical_of)
-        members.sort(key=lambda r: (-dense_of.get(r, (0, floor))[1], -lexical_of.get(r, (0, 0.0))[1]))
-        chunks.append(members)
-        span = snapshot.sentences_of(int(note_row))
-        if len(span):
-            sentence[i] = float((snapshot.sentence_vectors[span.start:span.stop] @ vector).max())
-        title[i] = title_match(question_terms, snapshot.notes[int(note_row)].title)
-    note_cos = (snapshot.note_vectors[rows] @ vector).astype(np.float32) if n else np.zeros(0, np.float32)
-    return NoteFeatures(rows, chunks, dense, second, lexical, note_cos, sentence, title, dense_rank, lexical_rank)
+    if not question_terms or len(note_rows) == 0:
+        return np.zeros(len(note_rows), np.float32)
+    known = np.asarray(sorted(snapshot.terms[t] for t in question_terms if t in snapshot.terms), dtype=np.int32)
+    shared = row_sums(snapshot.title_term_ptr, snapshot.title_term_ids, note_rows, known, np.ones(len(known)))
+    sizes = (snapshot.title_term_ptr[note_rows + 1] - snapshot.title_term_ptr[note_rows]).astype(np.float64)
+    dice = np.where(sizes > 0, 2 * shared / (len(question_terms) + sizes), 0.0)
+    return np.maximum(0.0, (dice - 0.5) / 0.5).astype(np.float32)
 
 
 def title_match(question_terms: set[str], title: str) -> float:

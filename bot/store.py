@@ -70,6 +70,22 @@ def index_fingerprint(settings: Settings, model_fingerprint: str) -> str:
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def search_breadth(chunks: int) -> int:
+    """How many neighbours a dense query asks HNSW for in a collection of `chunks` records, so
+    that its top results match exact search (recall@10 >= 0.99, measured up to 300k chunks by
+    bench/scale.py). hnswlib explores max(ef_search, k) candidates, so asking for more and
+    keeping the best is how a query widens its search, whatever ef_search the collection was
+    created with (and a changed ef_search only reaches processes that load the index later)."""
+    for limit, breadth in SEARCH_BREADTH:
+        if chunks <= limit:
+            return breadth
+    return SEARCH_BREADTH[-1][1]
+
+
+# (collection size up to, neighbours to ask for); see search_breadth
+SEARCH_BREADTH = ((20_000, 100), (100_000, 200), (FOREVER, 400))
+
+
 def note_key(note_id: str, content_hash: str, version: int) -> str:
     """A note record's id: the note, its content, and the version that first made it live."""
     return f"{note_id}@{content_hash[:16]}.{version}"

@@ -263,3 +263,34 @@ def test_every_citation_is_verbatim_and_every_number_is_cited(seed_index, questi
     assert shown == {c.n for c in answer.citations}
     if answer.abstained:
         assert answer.answer == NOT_ADDRESSED and not answer.citations
+
+
+@pytest.mark.integration
+def test_the_term_tables_give_what_tokenizing_the_text_gives(seed_index, tmp_path):
+    """Questions score sentences and titles from term ids worked out when the snapshot was built;
+    they must agree with tokenizing the text itself, also for a snapshot read back from its cache."""
+    import numpy as np
+
+    from bot.index import _read_cache, _write_cache
+    from bot.lexical import row_sums, tokenize
+    from bot.quotes import sentence_terms
+    from bot.answer import QueryTerms
+    from bot.retrieval import title_match, title_matches
+
+    _write_cache(seed_index.snapshot, tmp_path / "v1")
+    for snapshot in (seed_index.snapshot, _read_cache(tmp_path / "v1")):
+        rows = np.arange(len(snapshot.notes))
+        for question in ["Does warmth training make models less reliable?", "What is RLVER?", "empathy"]:
+            weights = snapshot.lexical.weights(list(dict.fromkeys(tokenize(question))))
+            terms = QueryTerms.of(snapshot, weights)
+            every = np.arange(len(snapshot.sentence_note))
+            shares = row_sums(snapshot.sentence_term_ptr, snapshot.sentence_term_ids, every, terms.ids,
+                              terms.id_weights) / terms.total
+            expected = [sum(w for t, w in weights.items() if t in sentence_terms(
+                snapshot.notes[snapshot.sentence_note[r]].text[snapshot.sentence_start[r]:snapshot.sentence_end[r]]))
+                / terms.total for r in every]
+            assert np.allclose(shares, expected) and max(expected) > 0
+            titles = title_matches(snapshot, rows, question)
+            assert np.allclose(titles, [title_match(set(tokenize(question)), n.title) for n in snapshot.notes])
+        own_title = snapshot.notes[0].title
+        assert title_matches(snapshot, rows[:1], own_title)[0] == 1.0
