@@ -12,6 +12,7 @@ def settings_table() -> str:
         if field.default_factory is not None:
             default = {
                 "data_dir": "`~/.local/share/notes-bot`",
+                "model_cache_dir": "`~/.cache/notes-bot`",
                 "embedding_model": "the bundled all-MiniLM-L6-v2",
             }.get(name, "computed")
         else:

@@ -9,7 +9,7 @@ sha256 of an embedded text to its vector, so re-ingesting, rebuilding or
 resuming after a crash never pays for the same text twice.
 
 The vectors are computed by onnxruntime from an ONNX export of the very same weights
-(`BOT_EMBEDDING_BACKEND=auto`, the default): exported once into the data dir, checked to
+(`BOT_EMBEDDING_BACKEND=auto`, the default): exported once into BOT_MODEL_CACHE_DIR, checked to
 give torch's vectors within 1e-4, and used only then; otherwise (or with `torch`) by the
 sentence-transformers model itself. Both give the same vectors, so an index built with one
 is served by the other.
@@ -242,13 +242,34 @@ _PROBES = [
 
 
 class OnnxEncoder:
-    """Pooled, normalised vectors from an ONNX export of a sentence-transformers model, by onnxruntime."""
+    """Pooled, normalised vectors from an ONNX export of a sentence-transformers model, by onnxruntime.
+
+    Batches (ingest) and questions each get a session of their own, made on first use, so a
+    question never waits behind an ingest batch and a process that only does one of them
+    holds one copy of the weights."""
 
     def __init__(self, path: Path, tokenizer, max_tokens: int, threads: int, lowercase: bool = False) -> None:
+        self.path = path
+        self.threads = threads
+        self.max_tokens = max_tokens
+        self.lowercase = lowercase
+        self._tokenizer = tokenizer
+        self._roles: dict[str, tuple] = {}  # role -> (session, its own tokenizer, its lock)
+        self._lock = threading.Lock()
+
+    def _role(self, role: str):
+        with self._lock:
+            found = self._roles.get(role)
+            if found is None:
+                found = (self._new_session(), copy.deepcopy(self._tokenizer), threading.Lock())
+                self._roles[role] = found
+            return found
+
+    def _new_session(self):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -257,50 +278,43 @@ class OnnxEncoder:
         # CPU from whatever runs next (another question, an ingest batch, torch), for a gain of
         # about a millisecond a question (measured).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.path = path
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.inputs = {i.name for i in self.session.get_inputs()}
-        self.max_tokens = max_tokens
-        self.lowercase = lowercase
-        self._tokenizer = copy.deepcopy(tokenizer)  # batches (ingest)
-        self._query_tokenizer = copy.deepcopy(tokenizer)  # questions: neither waits on the other
-        self._lock = threading.Lock()
-        self._query_lock = threading.Lock()
+        return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
 
-    def _run(self, tokenizer, texts: list[str]) -> np.ndarray:
+    def _run(self, role: str, texts: list[str]) -> np.ndarray:
+        session, tokenizer, lock = self._role(role)
         # as sentence-transformers prepares them: stripped, lowercased when the model says so
         texts = [t.strip().lower() if self.lowercase else t.strip() for t in texts]
-        encoded = tokenizer(texts, padding=True, truncation="longest_first", max_length=self.max_tokens,
-                            return_tensors="np")
-        feed = {name: encoded[name].astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")
-                if name in self.inputs and name in encoded}
-        if "token_type_ids" in self.inputs and "token_type_ids" not in feed:
-            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
-        return self.session.run(None, feed)[0].astype(np.float32)
+        with lock:
+            encoded = tokenizer(texts, padding=True, truncation="longest_first", max_length=self.max_tokens,
+                                return_tensors="np")
+            inputs = {i.name for i in session.get_inputs()}
+            feed = {name: encoded[name].astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")
+                    if name in inputs and name in encoded}
+            if "token_type_ids" in inputs and "token_type_ids" not in feed:
+                feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
+            return session.run(None, feed)[0].astype(np.float32)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Vectors in batches of similar length (longest first: the first batch shows the peak memory)."""
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         result: np.ndarray | None = None
-        with self._lock:
-            for begin in range(0, len(order), max(1, batch_size)):
-                rows = order[begin:begin + batch_size]
-                vectors = self._run(self._tokenizer, [texts[i] for i in rows])
-                if result is None:
-                    result = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-                result[rows] = vectors
+        for begin in range(0, len(order), max(1, batch_size)):
+            rows = order[begin:begin + batch_size]
+            vectors = self._run("batches", [texts[i] for i in rows])
+            if result is None:
+                result = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+            result[rows] = vectors
         return result if result is not None else np.zeros((0, 0), dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        with self._query_lock:
-            return self._run(self._query_tokenizer, [text])[0]
+        return self._run("questions", [text])[0]
 
 
 def _onnx_for(model, settings: Settings) -> OnnxEncoder | None:
     """The onnxruntime encoder for this model (exported and checked on first use), or None: torch."""
     if settings.embedding_backend == "torch":
         return None
-    directory = Path(settings.data_dir) / "models" / f"onnx-{model_fingerprint(settings.embedding_model)}"
+    directory = Path(settings.model_cache_dir) / f"onnx-{model_fingerprint(settings.embedding_model)}"
     try:
         return load_onnx(model, directory, settings.torch_threads)
     except OnnxUnavailable as exc:

