@@ -81,6 +81,8 @@ class AppRuntime:
         self._ingest_requested = threading.Event()
         self._threads: list[threading.Thread] = []
         self.store_error: str | None = None  # the Chroma server is down (server mode): why
+        self._trial_lock = threading.Lock()
+        self._last_trial = 0.0
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -166,10 +168,23 @@ class AppRuntime:
         from ..store import StoreUnavailable
 
         index = self.current_index()
+        trial = False
         if self.store_error is not None:
-            raise StoreUnavailable(self.store_error)
+            # while it is down every request fails at once, but one every TRIAL_SECONDS goes
+            # through: the first question after the server is back gets its answer
+            trial = self._trial_lock.acquire(blocking=False)
+            if trial and time.monotonic() - self._last_trial < TRIAL_SECONDS:
+                self._trial_lock.release()
+                trial = False
+            if not trial:
+                raise StoreUnavailable(self.store_error)
+            self._last_trial = time.monotonic()
         try:
-            return read(index, *args)
+            result = read(index, *args)
+            if trial and self.store_error is not None:
+                log.info("the notes store is back")
+                self.store_error = None
+            return result
         except StoreUnavailable as exc:
             self._store_down(str(exc))
             raise
@@ -178,6 +193,9 @@ class AppRuntime:
                 self._store_down(f"the Chroma server failed: {exc.__class__.__name__}: {exc}")
                 raise StoreUnavailable(self.store_error) from exc
             raise
+        finally:
+            if trial:
+                self._trial_lock.release()
 
     def _store_down(self, reason: str) -> None:
         if self.settings.server_mode:
@@ -369,6 +387,9 @@ class AppRuntime:
                 self.store_error = None
             if changed:
                 log.info("now serving index version %d", index.snapshot.version)
+
+
+TRIAL_SECONDS = 0.5
 
 
 def _is_chroma_error(exc: BaseException) -> bool:
