@@ -35,7 +35,7 @@ from .store import IndexMissing, Store, StoreError, unpack_sentences
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 @dataclass
@@ -53,7 +53,7 @@ class Snapshot:
     sentence_start: np.ndarray
     sentence_end: np.ndarray
     sentence_quotable: np.ndarray  # bool
-    sentence_vectors: np.ndarray  # (sentences, dim) float32
+    sentence_vectors: np.ndarray  # (sentences, dim) float16 (as stored in Chroma)
     lexical: LexicalIndex
     store_chunks: int = 0  # chunk records in the store when loaded (live or not)
     by_id: dict[str, int] = field(default_factory=dict)
@@ -170,8 +170,9 @@ def build_snapshot(store: Store, version: int, dimension: int) -> Snapshot:
         sentence_start=np.asarray([k[1] for k in sentence_keys], dtype=np.int32),
         sentence_end=np.asarray([sentences[k][0] for k in sentence_keys], dtype=np.int32),
         sentence_quotable=np.asarray([sentences[k][1] for k in sentence_keys], dtype=bool),
+        # float16, as stored: float32 would double the largest array and add no information
         sentence_vectors=np.asarray(
-            [sentences[k][2] for k in sentence_keys], dtype=np.float32
+            [sentences[k][2] for k in sentence_keys], dtype=np.float16
         ).reshape(len(sentence_keys), dim),
         lexical=lexical,
         store_chunks=store_chunks,

@@ -267,7 +267,7 @@ def best_sentence_cosines(snapshot: Snapshot, note_rows: np.ndarray, vector: np.
         return best
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     positions = np.arange(int(bounds[-1])) - np.repeat(bounds[:-1], lengths) + np.repeat(starts, lengths)
-    cosines = snapshot.sentence_vectors[positions] @ vector
+    cosines = snapshot.sentence_vectors[positions].astype(np.float32) @ vector
     some = lengths > 0
     best[some] = np.maximum.reduceat(cosines, bounds[:-1][some])
     return best
