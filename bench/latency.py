@@ -218,7 +218,7 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 1]})
     names = list(result["systems"])
     y = range(len(names))
     for offset, (p, colour) in enumerate([("p50", "#4c72b0"), ("p95", "#dd8452"), ("p99", "#c44e52")]):
@@ -238,7 +238,7 @@ def plot(result: dict, path: Path) -> None:
     right.axhline(result["systems"]["floor"]["latency_ms"]["p50"], color="black", linestyle="--", linewidth=1,
                   label="floor p50 (embedding)")
     right.set_ylabel("ms")
-    right.legend(fontsize=8, loc="upper right")
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     right.set_title("Where ours spends its time")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

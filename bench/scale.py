@@ -301,7 +301,7 @@ def plot(result: dict, path: Path) -> None:
     axes[1].set_title("Memory and disk")
     for k in ("10", "100"):
         axes[2].plot(x, [r["recall@10_by_k"].get(k) for r in rows], "o-", label=f"asking for {k}")
-    axes[2].plot(x, [r["recall@10_chosen"] for r in rows], "k*--", label="as the bot sets it")
+    axes[2].plot(x, [r["recall@10_chosen"] for r in rows], "k*--", label="as the bot asks")
     axes[2].axhline(0.99, color="grey", linestyle=":", label="0.99")
     axes[2].set_title("HNSW recall@10 vs exact")
     for axis in axes:

@@ -81,7 +81,10 @@ class Embedder:
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dimension = int(dimension())
         self.max_tokens = int(model.max_seq_length)
-        self._tokenizer = model.tokenizer
+        # counting tokens never truncates: its own copy, without the "longer than the maximum"
+        # warning, which is about running the model, not counting
+        self._tokenizer = copy.deepcopy(model.tokenizer)
+        self._tokenizer.model_max_length = 1 << 30
         # Ingest and questions each get their own copy of the model (or of the tokenizer): a
         # tokenizer can't be shared between threads, and a question must never wait behind a
         # background ingest's batch.

@@ -82,8 +82,10 @@ def search_breadth(chunks: int) -> int:
     return SEARCH_BREADTH[-1][1]
 
 
-# (collection size up to, neighbours to ask for); see search_breadth
-SEARCH_BREADTH = ((20_000, 100), (100_000, 200), (FOREVER, 400))
+# (collection size up to, neighbours to ask for); see search_breadth. Measured (recall@10 against
+# exact search, SciFact replicas): 5k chunks 0.999 asking for 10; 50k 0.995 for 10, 0.998 for 200;
+# 300k 0.948 for 10, 0.985 for 400, 0.997 for 800. Beyond 400k the breadth is extrapolated.
+SEARCH_BREADTH = ((20_000, 100), (100_000, 200), (400_000, 800), (FOREVER, 1600))
 
 
 def note_key(note_id: str, content_hash: str, version: int) -> str:
