@@ -134,6 +134,10 @@ class Stack:
         if env.get("BOT_CHROMA_PORT") != "8000" or env.get("BOT_PORT") != "7861" or env.get("BOT_ROOT_PATH") != "/bot":
             raise RuntimeError("deploy/env.example changed its ports or root path; update deploy/stack.py to match")
         env.update({"BOT_CHROMA_PORT": str(self.chroma_port), "BOT_PORT": str(self.worker_port)})
+        # the model's ONNX export is made once per machine: the scratch stack uses this machine's
+        from bot.settings import default_model_cache_dir
+
+        env["BOT_MODEL_CACHE_DIR"] = os.environ.get("BOT_MODEL_CACHE_DIR") or str(default_model_cache_dir())
         env.update(settings)
         (self.root / "var" / "app").mkdir(parents=True, exist_ok=True)
         return env
