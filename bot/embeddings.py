@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import logging
 import os
 import sqlite3
@@ -72,26 +73,42 @@ class Embedder:
 
     def __init__(self, model, name: str, batch_size: int, cache: EmbeddingCache | None,
                  onnx: OnnxEncoder | None = None) -> None:
-        self.model = model
+        """`model` is the sentence-transformers model, or None when `onnx` serves alone (it is then
+        loaded on first use of `.model`, which only training and torch comparisons need)."""
+        self._model = model
         self.name = name
+        self.threads = onnx.threads if onnx is not None else 0
         self.fingerprint = model_fingerprint(name)
         self.batch_size = batch_size
         self.cache = cache
         self.onnx = onnx
-        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        self.dimension = int(dimension())
-        self.max_tokens = int(model.max_seq_length)
-        # counting tokens never truncates: its own copy, without the "longer than the maximum"
-        # warning, which is about running the model, not counting
-        self._tokenizer = copy.deepcopy(model.tokenizer)
-        self._tokenizer.model_max_length = 1 << 30
+        if onnx is not None:
+            self.dimension, self.max_tokens = onnx.dimension, onnx.max_tokens
+            self._counter = onnx.counter()
+        else:
+            dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            self.dimension = int(dimension())
+            self.max_tokens = int(model.max_seq_length)
+            self._counter = _counting_tokenizer(model.tokenizer)
         # Ingest and questions each get their own copy of the model (or of the tokenizer): a
         # tokenizer can't be shared between threads, and a question must never wait behind a
         # background ingest's batch.
         self._encode_lock = threading.Lock()
         self._query_lock = threading.Lock()
+        self._model_lock = threading.Lock()
         self._query_model = None
         self.computed = 0  # texts the model actually encoded (cache misses), for reports
+
+    @property
+    def model(self):
+        """The sentence-transformers model (loaded now if onnxruntime has served alone so far)."""
+        with self._model_lock:
+            if self._model is None:
+                import torch
+
+                torch.set_num_threads(self.threads)
+                self._model = _load_model(self.name)
+            return self._model
 
     @property
     def backend(self) -> str:
@@ -100,17 +117,25 @@ class Embedder:
 
     @classmethod
     def load(cls, settings: Settings, *, use_cache: bool = True) -> Embedder:
-        """The model named in settings, loaded once per process and reused."""
-        import torch
+        """The model named in settings, loaded once per process and reused.
 
-        torch.set_num_threads(settings.torch_threads)
+        With a checked ONNX export of a local model folder already made, neither torch nor
+        sentence-transformers is imported (seconds off every start); otherwise the model is
+        loaded, and exported for next time."""
         key = (settings.embedding_model, settings.torch_threads, settings.embedding_backend)
         with cls._lock:
             embedder = cls._loaded.get(key)
             if embedder is None:
-                model = _load_model(settings.embedding_model)
-                embedder = cls(model, settings.embedding_model, settings.embed_batch_size, None,
-                               _onnx_for(model, settings))
+                onnx = _ready_onnx(settings)
+                if onnx is not None:
+                    embedder = cls(None, settings.embedding_model, settings.embed_batch_size, None, onnx)
+                else:
+                    import torch
+
+                    torch.set_num_threads(settings.torch_threads)
+                    model = _load_model(settings.embedding_model)
+                    embedder = cls(model, settings.embedding_model, settings.embed_batch_size, None,
+                                   _onnx_for(model, settings))
                 cls._loaded[key] = embedder
         if use_cache and embedder.cache is None:
             embedder.cache = EmbeddingCache(
@@ -123,8 +148,7 @@ class Embedder:
         """Model tokens in each text, without special tokens."""
         if not texts:
             return []
-        encoded = self._tokenizer(list(texts), add_special_tokens=False, truncation=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
 
     def encode(self, texts: Sequence[str], *, progress=None) -> np.ndarray:
         """Normalised float32 vectors, one row per text; cached texts cost nothing."""
@@ -245,26 +269,47 @@ _PROBES = [
 
 
 class OnnxEncoder:
-    """Pooled, normalised vectors from an ONNX export of a sentence-transformers model, by onnxruntime.
+    """Pooled, normalised vectors from an ONNX export of a sentence-transformers model, by onnxruntime,
+    with the model's own tokenizer (the `tokenizers` library, as its fast tokenizer runs it).
 
     Batches (ingest) and questions each get a session of their own, made on first use, so a
     question never waits behind an ingest batch and a process that only does one of them
     holds one copy of the weights."""
 
-    def __init__(self, path: Path, tokenizer, max_tokens: int, threads: int, lowercase: bool = False) -> None:
+    def __init__(self, path: Path, tokenizer_json: str, max_tokens: int, dimension: int, threads: int,
+                 lowercase: bool = False) -> None:
         self.path = path
-        self.threads = threads
+        self.tokenizer_json = tokenizer_json  # the tokenizer, serialised (each role parses its own)
         self.max_tokens = max_tokens
+        self.dimension = dimension
+        self.threads = threads
         self.lowercase = lowercase
-        self._tokenizer = tokenizer
-        self._roles: dict[str, tuple] = {}  # role -> (session, its own tokenizer, its lock)
+        self._roles: dict[str, tuple] = {}  # role -> (session, tokenizer, lock)
         self._lock = threading.Lock()
+
+    def tokenizer(self, *, for_model: bool = True):
+        """A fresh `tokenizers.Tokenizer`: padded and truncated as the model needs, or bare for counting."""
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_str(self.tokenizer_json)
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        if for_model:
+            pad = tokenizer.token_to_id("[PAD]")
+            padding = json.loads(self.tokenizer_json).get("padding") or {}
+            tokenizer.enable_padding(pad_id=padding.get("pad_id", pad if pad is not None else 0),
+                                     pad_token=padding.get("pad_token", "[PAD]"))
+            tokenizer.enable_truncation(max_length=self.max_tokens)
+        return tokenizer
+
+    def counter(self):
+        return self.tokenizer(for_model=False)
 
     def _role(self, role: str):
         with self._lock:
             found = self._roles.get(role)
             if found is None:
-                found = (self._new_session(), copy.deepcopy(self._tokenizer), threading.Lock())
+                found = (self._new_session(), self.tokenizer(), threading.Lock())
                 self._roles[role] = found
             return found
 
@@ -288,48 +333,87 @@ class OnnxEncoder:
         # as sentence-transformers prepares them: stripped, lowercased when the model says so
         texts = [t.strip().lower() if self.lowercase else t.strip() for t in texts]
         with lock:
-            encoded = tokenizer(texts, padding=True, truncation="longest_first", max_length=self.max_tokens,
-                                return_tensors="np")
-            inputs = {i.name for i in session.get_inputs()}
-            feed = {name: encoded[name].astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")
-                    if name in inputs and name in encoded}
-            if "token_type_ids" in inputs and "token_type_ids" not in feed:
-                feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
+            encodings = tokenizer.encode_batch(texts)
+            feed = {
+                "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
+                "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
+                "token_type_ids": np.asarray([e.type_ids for e in encodings], dtype=np.int64),
+            }
             return session.run(None, feed)[0].astype(np.float32)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Vectors in batches of similar length (longest first: the first batch shows the peak memory)."""
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        result: np.ndarray | None = None
+        result = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for begin in range(0, len(order), max(1, batch_size)):
             rows = order[begin:begin + batch_size]
-            vectors = self._run("batches", [texts[i] for i in rows])
-            if result is None:
-                result = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-            result[rows] = vectors
-        return result if result is not None else np.zeros((0, 0), dtype=np.float32)
+            result[rows] = self._run("batches", [texts[i] for i in rows])
+        return result
 
     def encode_query(self, text: str) -> np.ndarray:
         return self._run("questions", [text])[0]
+
+
+def _counting_tokenizer(hf_tokenizer):
+    """A bare `tokenizers.Tokenizer` (no padding, no truncation) behind a fast HF tokenizer."""
+    from tokenizers import Tokenizer
+
+    backend = getattr(hf_tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise EmbeddingModelError("the embedding model has no fast tokenizer (tokenizer.json); use a model that does")
+    counter = Tokenizer.from_str(backend.to_str())
+    counter.no_padding()
+    counter.no_truncation()
+    return counter
+
+
+def onnx_dir(settings: Settings) -> Path:
+    """Where the ONNX export of the configured model lives."""
+    return Path(settings.model_cache_dir) / f"onnx-{model_fingerprint(settings.embedding_model)}"
+
+
+def _ready_onnx(settings: Settings) -> OnnxEncoder | None:
+    """The checked export of a local model folder, without loading torch, or None (not made yet,
+    a model id, BOT_EMBEDDING_BACKEND=torch, anything amiss: the full load then decides)."""
+    if settings.embedding_backend == "torch" or not Path(settings.embedding_model).is_dir():
+        return None
+    directory = onnx_dir(settings)
+    try:
+        checked = json.loads((directory / "checked.json").read_text())
+        if checked.get("format") != ONNX_FORMAT or not (directory / "model.onnx").is_file():
+            return None
+        import onnxruntime  # noqa: F401
+
+        return OnnxEncoder(directory / "model.onnx", (directory / "tokenizer.json").read_text(encoding="utf-8"),
+                           int(checked["max_tokens"]), int(checked["dimension"]), settings.torch_threads,
+                           bool(checked.get("lowercase", False)))
+    except (OSError, ValueError, KeyError, ImportError):
+        return None
 
 
 def _onnx_for(model, settings: Settings) -> OnnxEncoder | None:
     """The onnxruntime encoder for this model (exported and checked on first use), or None: torch."""
     if settings.embedding_backend == "torch":
         return None
-    directory = Path(settings.model_cache_dir) / f"onnx-{model_fingerprint(settings.embedding_model)}"
+    directory = onnx_dir(settings)
     try:
         return load_onnx(model, directory, settings.torch_threads)
     except OnnxUnavailable as exc:
-        if settings.embedding_backend == "onnx":
-            raise EmbeddingModelError(f"BOT_EMBEDDING_BACKEND=onnx, but {exc}") from None
-        log.info("embedding with torch: %s", exc)
-        return None
+        reason = str(exc)
+    except Exception as exc:  # an unwritable cache dir, a damaged export: torch still works
+        reason = (f"its ONNX export in {directory} could not be made or opened ({exc.__class__.__name__}: "
+                  f"{str(exc)[:200]}); delete that folder to make it again, or set BOT_MODEL_CACHE_DIR")
+    if settings.embedding_backend == "onnx":
+        raise EmbeddingModelError(f"BOT_EMBEDDING_BACKEND=onnx, but {reason}") from None
+    log.info("embedding with torch: %s", reason)
+    return None
 
 
 def load_onnx(model, directory: Path, threads: int) -> OnnxEncoder:
-    """The ONNX export of `model` in `directory`, made and checked against torch there if it isn't yet."""
-    import json
+    """The ONNX export of `model` in `directory`, made and checked against torch there if it isn't yet.
+
+    The check compares vectors (torch's against onnxruntime's, one padded batch of probe texts)
+    and token counts (the model's tokenizer against the `tokenizers` copy used without it)."""
     import time
 
     try:
@@ -337,19 +421,36 @@ def load_onnx(model, directory: Path, threads: int) -> OnnxEncoder:
     except ImportError:
         raise OnnxUnavailable("onnxruntime is not installed (pip install onnxruntime)") from None
     pooling, lowercase = _pooling_of(model)
+    dimension_of = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    backend = getattr(model.tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise OnnxUnavailable("its tokenizer is not a fast (tokenizers) one")
     path, checked = directory / "model.onnx", directory / "checked.json"
-    if not checked.exists():
-        started = time.perf_counter()
-        _export(model, directory, pooling)
-        encoder = OnnxEncoder(path, model.tokenizer, int(model.max_seq_length), threads, lowercase)
-        difference = _difference(model, encoder)
-        if difference > ONNX_TOLERANCE:
-            raise OnnxUnavailable(f"its ONNX export differs from torch by {difference:.2g} (over {ONNX_TOLERANCE})")
-        checked.write_text(json.dumps({"max_abs_difference": difference, "pooling": pooling}))
-        log.info("exported the embedding model for onnxruntime to %s (%.1f s; largest difference from "
-                 "torch %.1g)", path, time.perf_counter() - started, difference)
+    try:
+        ready = json.loads(checked.read_text()).get("format") == ONNX_FORMAT and path.is_file()
+    except (OSError, ValueError):
+        ready = False
+    encoder = OnnxEncoder(path, backend.to_str(), int(model.max_seq_length), int(dimension_of()), threads, lowercase)
+    if ready:
         return encoder
-    return OnnxEncoder(path, model.tokenizer, int(model.max_seq_length), threads, lowercase)
+    started = time.perf_counter()
+    _export(model, directory, pooling)
+    difference = _difference(model, encoder)
+    if difference > ONNX_TOLERANCE:
+        raise OnnxUnavailable(f"its ONNX export differs from torch by {difference:.2g} (over {ONNX_TOLERANCE})")
+    expected = [len(ids) for ids in model.tokenizer(_PROBES, add_special_tokens=False)["input_ids"]]
+    if [len(e.ids) for e in encoder.counter().encode_batch(_PROBES, add_special_tokens=False)] != expected:
+        raise OnnxUnavailable("its tokenizer counts tokens differently outside transformers")
+    (directory / "tokenizer.json").write_text(encoder.tokenizer_json, encoding="utf-8")
+    checked.write_text(json.dumps({"format": ONNX_FORMAT, "max_abs_difference": difference, "pooling": pooling,
+                                   "lowercase": lowercase, "max_tokens": encoder.max_tokens,
+                                   "dimension": encoder.dimension}))
+    log.info("exported the embedding model for onnxruntime to %s (%.1f s; largest difference from "
+             "torch %.1g)", path, time.perf_counter() - started, difference)
+    return encoder
+
+
+ONNX_FORMAT = 2  # what checked.json holds; an export without it is made again
 
 
 def _pooling_of(model) -> tuple[str, bool]:

@@ -148,15 +148,24 @@ def row_sums(ptr: np.ndarray, ids: np.ndarray, rows: np.ndarray, qids: np.ndarra
         [2.0, 2.0]
     """
     rows = np.asarray(rows, dtype=np.int64)
-    starts, ends = ptr[rows], ptr[rows + 1]
-    lengths = ends - starts
-    total = int(lengths.sum())
-    if total == 0 or len(qids) == 0:
+    positions, bounds = range_positions(ptr[rows], ptr[rows + 1] - ptr[rows])
+    if len(positions) == 0 or len(qids) == 0:
         return np.zeros(len(rows), dtype=np.float64)
-    bounds = np.concatenate([[0], np.cumsum(lengths)])
-    positions = np.arange(total) - np.repeat(bounds[:-1], lengths) + np.repeat(starts, lengths)
     found = ids[positions]
     at = np.minimum(np.searchsorted(qids, found), len(qids) - 1)
     values = np.where(qids[at] == found, qweights[at], 0.0)
     cumulative = np.concatenate([[0.0], np.cumsum(values)])
     return cumulative[bounds[1:]] - cumulative[bounds[:-1]]
+
+
+def range_positions(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of several ranges laid end to end, and where each range begins among them.
+
+        >>> positions, bounds = range_positions(np.array([5, 0]), np.array([2, 3]))
+        >>> positions.tolist(), bounds.tolist()
+        ([5, 6, 0, 1, 2], [0, 2, 5])
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    bounds = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    positions = np.arange(int(bounds[-1])) - np.repeat(bounds[:-1], lengths) + np.repeat(starts, lengths)
+    return positions.astype(np.int64), bounds

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .index import Index, Snapshot
-from .lexical import row_sums, tokenize
+from .lexical import range_positions, row_sums, tokenize
 from .models import KINDS
 from .store import search_breadth
 
@@ -263,10 +263,9 @@ def best_sentence_cosines(snapshot: Snapshot, note_rows: np.ndarray, vector: np.
     starts, ends = offsets[note_rows], offsets[note_rows + 1]
     lengths = ends - starts
     best = np.zeros(len(note_rows), np.float32)
-    if int(lengths.sum()) == 0:
+    positions, bounds = range_positions(starts, lengths)
+    if len(positions) == 0:
         return best
-    bounds = np.concatenate([[0], np.cumsum(lengths)])
-    positions = np.arange(int(bounds[-1])) - np.repeat(bounds[:-1], lengths) + np.repeat(starts, lengths)
     cosines = snapshot.sentence_vectors[positions].astype(np.float32) @ vector
     some = lengths > 0
     best[some] = np.maximum.reduceat(cosines, bounds[:-1][some])

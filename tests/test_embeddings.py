@@ -75,3 +75,36 @@ def test_requiring_onnx_for_a_model_it_cant_run_is_a_clear_error(tmp_path, monke
     with pytest.raises(EmbeddingModelError, match="BOT_EMBEDDING_BACKEND=onnx, but only Transformer"):
         embeddings._onnx_for(embedder.model, required)
     assert embeddings._onnx_for(embedder.model, Settings(data_dir=tmp_path)) is None  # auto: torch instead
+
+
+def test_an_unwritable_model_cache_falls_back_to_torch(tmp_path, embedder):
+    import bot.embeddings as embeddings
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would go")
+    settings = Settings(data_dir=tmp_path, model_cache_dir=blocked)
+    assert embeddings._onnx_for(embedder.model, settings) is None
+    with pytest.raises(EmbeddingModelError, match="could not be made or opened .* BOT_MODEL_CACHE_DIR"):
+        embeddings._onnx_for(embedder.model, settings.model_copy(update={"embedding_backend": "onnx"}))
+
+
+def test_with_the_export_made_a_process_starts_without_torch(embedder, embedder_settings, tmp_path):
+    """The app's start: a checked export is served by onnxruntime alone, torch is never imported."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    code = (
+        "import sys; from bot.settings import Settings; from bot.embeddings import Embedder; "
+        f"e = Embedder.load(Settings(data_dir={str(tmp_path)!r}, model_cache_dir={str(embedder_settings.model_cache_dir)!r})); "
+        "v = e.encode_query('Does warmth training hurt?'); "
+        "print(e.backend, 'torch' in sys.modules, 'sentence_transformers' in sys.modules, "
+        "e.count_tokens(['Does warmth training hurt?'])[0], ' '.join(f'{x:.6f}' for x in v[:4]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    backend, torch_loaded, st_loaded, tokens, *head = done.stdout.split()
+    assert (backend, torch_loaded, st_loaded) == ("onnxruntime", "False", "False"), done.stderr[-2000:]
+    question = "Does warmth training hurt?"
+    assert int(tokens) == embedder.count_tokens([question])[0]
+    assert np.allclose([float(x) for x in head], embedder.encode_query(question)[:4], atol=1e-5)
