@@ -150,7 +150,7 @@ def summarize(took: dict[str, float], images: str) -> str:
             for image in sorted(RESULTS.glob(f"{name}*.png")):
                 parts += [f"![{name}]({images}{image.name})", ""]
     if took:
-        parts.append("Suite run times: " + ", ".join(f"{n} {s:.0f} s" for n, s in took.items()) + ".")
+        parts.append("This run's benchmarks took " + ", ".join(f"{n} {s:.0f} s" for n, s in took.items()) + ".")
     return "\n".join(parts).rstrip() + "\n"
 
 
