@@ -125,14 +125,12 @@ def collection(name: str, settings_data_dir: Path) -> tuple[str, list[str], Path
 
 def warm_cache(data_dir: Path, settings_data_dir: Path) -> None:
     """Copy the embedding cache of earlier runs, so building the index here re-embeds nothing."""
-    import sqlite3
+    from common import copy_sqlite
 
     for source in (settings_data_dir / "cache").glob("embeddings-*.sqlite"):
         target = data_dir / "cache" / source.name
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with sqlite3.connect(source) as a, sqlite3.connect(target) as b:
-                a.backup(b)
+            copy_sqlite(source, target)
 
 
 def main(argv: list[str] | None = None) -> int:

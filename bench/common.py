@@ -95,6 +95,15 @@ def disk_mb(path: Path) -> float:
     return round(total / 1e6, 1)
 
 
+def copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite file (the embedding cache), its WAL included."""
+    import sqlite3
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(source) as a, sqlite3.connect(target) as b:
+        a.backup(b)
+
+
 def markdown_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]

@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, SCIFACT, fmt, machine, markdown_table, write_result
+from common import RESULTS, SCIFACT, copy_sqlite, fmt, machine, markdown_table, write_result
 
 from bot.chunks import embedding_text, segment_note
 from bot.embeddings import Embedder, EmbeddingCache
@@ -89,10 +89,7 @@ def run_phase(name: str, lines: list[str], settings: Settings, embedder: Embedde
     corpus.parent.mkdir(parents=True)
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     if cache_path is not None and cache_path.exists():  # a copy: what this run embeds stays out of it
-        import sqlite3
-
-        with sqlite3.connect(cache_path) as source, sqlite3.connect(folder / "cache.sqlite") as copy:
-            source.backup(copy)
+        copy_sqlite(cache_path, folder / "cache.sqlite")
     embedder.cache = EmbeddingCache(folder / "cache.sqlite")
     texts = pipeline_texts(corpus, settings, embedder) if yardstick else []
     raw = []

@@ -72,12 +72,12 @@ class Embedder:
     _lock = threading.Lock()
 
     def __init__(self, model, name: str, batch_size: int, cache: EmbeddingCache | None,
-                 onnx: OnnxEncoder | None = None) -> None:
+                 onnx: OnnxEncoder | None = None, threads: int = 2) -> None:
         """`model` is the sentence-transformers model, or None when `onnx` serves alone (it is then
         loaded on first use of `.model`, which only training and torch comparisons need)."""
         self._model = model
         self.name = name
-        self.threads = onnx.threads if onnx is not None else 0
+        self.threads = threads
         self.fingerprint = model_fingerprint(name)
         self.batch_size = batch_size
         self.cache = cache
@@ -128,14 +128,15 @@ class Embedder:
             if embedder is None:
                 onnx = _ready_onnx(settings)
                 if onnx is not None:
-                    embedder = cls(None, settings.embedding_model, settings.embed_batch_size, None, onnx)
+                    embedder = cls(None, settings.embedding_model, settings.embed_batch_size, None, onnx,
+                                   settings.torch_threads)
                 else:
                     import torch
 
                     torch.set_num_threads(settings.torch_threads)
                     model = _load_model(settings.embedding_model)
                     embedder = cls(model, settings.embedding_model, settings.embed_batch_size, None,
-                                   _onnx_for(model, settings))
+                                   _onnx_for(model, settings), settings.torch_threads)
                 cls._loaded[key] = embedder
         if use_cache and embedder.cache is None:
             embedder.cache = EmbeddingCache(
@@ -200,7 +201,6 @@ class Embedder:
                 if progress is not None:
                     progress(len(batch))
         return result
-
 
     def encode_batch(self, texts: list[str]) -> np.ndarray:
         """Vectors of `texts` in batches of `batch_size`, no cache: the raw encoder, as ingest uses it."""
@@ -289,11 +289,7 @@ class OnnxEncoder:
 
     def tokenizer(self, *, for_model: bool = True):
         """A fresh `tokenizers.Tokenizer`: padded and truncated as the model needs, or bare for counting."""
-        from tokenizers import Tokenizer
-
-        tokenizer = Tokenizer.from_str(self.tokenizer_json)
-        tokenizer.no_padding()
-        tokenizer.no_truncation()
+        tokenizer = _bare_tokenizer(self.tokenizer_json)
         if for_model:
             pad = tokenizer.token_to_id("[PAD]")
             padding = json.loads(self.tokenizer_json).get("padding") or {}
@@ -354,17 +350,31 @@ class OnnxEncoder:
         return self._run("questions", [text])[0]
 
 
-def _counting_tokenizer(hf_tokenizer):
-    """A bare `tokenizers.Tokenizer` (no padding, no truncation) behind a fast HF tokenizer."""
+def _bare_tokenizer(tokenizer_json: str):
+    """A `tokenizers.Tokenizer` from its JSON, with no padding and no truncation."""
     from tokenizers import Tokenizer
 
+    tokenizer = Tokenizer.from_str(tokenizer_json)
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def _counting_tokenizer(hf_tokenizer):
+    """The bare tokenizer behind a fast HF tokenizer."""
     backend = getattr(hf_tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise EmbeddingModelError("the embedding model has no fast tokenizer (tokenizer.json); use a model that does")
-    counter = Tokenizer.from_str(backend.to_str())
-    counter.no_padding()
-    counter.no_truncation()
-    return counter
+    return _bare_tokenizer(backend.to_str())
+
+
+def _checked_export(directory: Path) -> dict | None:
+    """What checked.json says of the export in `directory`, or None when there is no usable one."""
+    try:
+        checked = json.loads((directory / "checked.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return checked if checked.get("format") == ONNX_FORMAT and (directory / "model.onnx").is_file() else None
 
 
 def onnx_dir(settings: Settings) -> Path:
@@ -378,10 +388,10 @@ def _ready_onnx(settings: Settings) -> OnnxEncoder | None:
     if settings.embedding_backend == "torch" or not Path(settings.embedding_model).is_dir():
         return None
     directory = onnx_dir(settings)
+    checked = _checked_export(directory)
+    if checked is None:
+        return None
     try:
-        checked = json.loads((directory / "checked.json").read_text())
-        if checked.get("format") != ONNX_FORMAT or not (directory / "model.onnx").is_file():
-            return None
         import onnxruntime  # noqa: F401
 
         return OnnxEncoder(directory / "model.onnx", (directory / "tokenizer.json").read_text(encoding="utf-8"),
@@ -425,13 +435,9 @@ def load_onnx(model, directory: Path, threads: int) -> OnnxEncoder:
     backend = getattr(model.tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise OnnxUnavailable("its tokenizer is not a fast (tokenizers) one")
-    path, checked = directory / "model.onnx", directory / "checked.json"
-    try:
-        ready = json.loads(checked.read_text()).get("format") == ONNX_FORMAT and path.is_file()
-    except (OSError, ValueError):
-        ready = False
+    path = directory / "model.onnx"
     encoder = OnnxEncoder(path, backend.to_str(), int(model.max_seq_length), int(dimension_of()), threads, lowercase)
-    if ready:
+    if _checked_export(directory) is not None:
         return encoder
     started = time.perf_counter()
     _export(model, directory, pooling)
@@ -442,9 +448,9 @@ def load_onnx(model, directory: Path, threads: int) -> OnnxEncoder:
     if [len(e.ids) for e in encoder.counter().encode_batch(_PROBES, add_special_tokens=False)] != expected:
         raise OnnxUnavailable("its tokenizer counts tokens differently outside transformers")
     (directory / "tokenizer.json").write_text(encoder.tokenizer_json, encoding="utf-8")
-    checked.write_text(json.dumps({"format": ONNX_FORMAT, "max_abs_difference": difference, "pooling": pooling,
-                                   "lowercase": lowercase, "max_tokens": encoder.max_tokens,
-                                   "dimension": encoder.dimension}))
+    checked = {"format": ONNX_FORMAT, "max_abs_difference": difference, "pooling": pooling, "lowercase": lowercase,
+               "max_tokens": encoder.max_tokens, "dimension": encoder.dimension}
+    (directory / "checked.json").write_text(json.dumps(checked))
     log.info("exported the embedding model for onnxruntime to %s (%.1f s; largest difference from "
              "torch %.1g)", path, time.perf_counter() - started, difference)
     return encoder

@@ -115,12 +115,13 @@ class GradioChat:
         notice, box): ok when the chat shows this session's turns, the last being this question
         with an answer or an abstention. A question refused by the rate limit leaves the chat as
         it was and says so in the notice: that is a 429, not a reply for someone else."""
+        from bot.web.limits import TOO_MANY
         from bot.web.render import question_markdown
 
         messages = outputs[0] or []
         notice = outputs[3] if len(outputs) > 3 else ""
         notice = notice.get("value", "") if isinstance(notice, dict) else str(notice or "")
-        if notice.startswith("Too many requests") and len(messages) == 2 * self.turns:
+        if notice.startswith(TOO_MANY) and len(messages) == 2 * self.turns:
             return 429, False, False, notice[:300]
         self.turns += 1
         texts = [_text(m) for m in messages]

@@ -74,9 +74,12 @@ class Limits:
         return float(math.ceil(wait)) if wait is not None else None
 
 
+TOO_MANY = "Too many requests"  # how a refusal begins (the load client recognises the chat's by it)
+
+
 def too_many_message(wait: float) -> str:
     seconds = int(max(1, wait))
-    return (f"Too many requests: wait {seconds} s and try again (limits are set by BOT_RATE_LIMIT_USER "
+    return (f"{TOO_MANY}: wait {seconds} s and try again (limits are set by BOT_RATE_LIMIT_USER "
             "and BOT_RATE_LIMIT_ADDRESS).")
 
 
