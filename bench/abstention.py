@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.answer import ABSTAIN_BELOW, respond  # noqa: E402
-from bot.evaluate import load_beir, open_eval_index  # noqa: E402
-from bot.index import Index  # noqa: E402
+from bot.query.answer import ABSTAIN_BELOW, respond  # noqa: E402
+from bot.tools.evaluate import load_beir, open_eval_index  # noqa: E402
+from bot.service import Bot  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,7 +135,7 @@ def main() -> None:
 
     seed_settings = settings.model_copy(update={"notes_dir": str(ROOT / "seeds"),
                                                 "data_dir": Path(settings.data_dir) / "abstention-seeds"})
-    seeds = Index.open(seed_settings, progress=False)
+    seeds = Bot.open(seed_settings, progress=False).index
     try:
         for question in SEED_ANSWERABLE:
             items.append(("seeds", question, best_evidence(seeds, question), False))

@@ -125,9 +125,9 @@ def worker_kill(stack: Stack, replies, watch_seconds: float) -> dict:
 
 
 def ingest_kill(stack: Stack, replies, new_notes: int) -> dict:
-    from bot.embeddings import model_fingerprint
+    from bot.index.fingerprint import model_fingerprint
     from bot.settings import Settings
-    from bot.store import Store
+    from bot.index.store import Store
 
     before = _ready(stack.url).json()
     folder = stack.notes / "lighthouse"

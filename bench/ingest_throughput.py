@@ -35,12 +35,14 @@ from pathlib import Path
 
 from common import RESULTS, SCIFACT, copy_sqlite, fmt, machine, markdown_table, write_result
 
-from bot.chunks import embedding_text, segment_note
-from bot.embeddings import Embedder, EmbeddingCache
-from bot.ingest import ingest, read_notes
-from bot.notes import build_notes
+from bot.notes.chunks import embedding_text, segment_note
+from bot.index.embedder import Embedder
+from bot.index.cache import EmbeddingCache
+from bot.index.ingest import ingest
+from bot.notes.files import read_notes
+from bot.notes.collection import build_notes
 from bot.settings import Settings
-from bot.store import Store
+from bot.index.store import Store
 
 DEFAULT_CORPUS = SCIFACT / "corpus.jsonl"
 
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{warm['changed_1pct_texts_encoded']} texts embedded)"]],
     )
     markdown = (f"Ingest (encoder {embedder.backend}, batch size {settings.embed_batch_size}, "
-                f"{settings.torch_threads} threads); load "
+                f"{settings.encoder_threads} threads); load "
                 f"average {before['load_average'][0]} before, {result['load_average_after'][0]} after.\n\n"
                 f"{table}\n\n{reingest}\n")
     write_result("ingest", result, markdown, args.results)

@@ -32,10 +32,10 @@ from pathlib import Path
 
 from common import RESULTS, SCIFACT, fmt, machine, markdown_table, percentiles, write_result
 
-from bot.answer import respond
-from bot.evaluate import RUN_DEPTH, QueryResult, held_out, load_beir, metrics, open_eval_index
+from bot.query.answer import respond
+from bot.tools.evaluate import QueryResult, RUN_DEPTH, held_out, load_beir, metrics, open_eval_index
 from bot.settings import Settings
-from bot.store import key_note_id
+from bot.index.records import key_note_id
 
 PLAIN_TOP_K = 30  # chunks a tutorial pipeline fetches (enough to rank 10 distinct notes)
 SYSTEMS = ("floor", "torch", "bm25", "plain", "ours")

@@ -169,7 +169,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def make_users(users_file: Path, count: int, prefix: str = "load", password: str = "load-test-password") -> list[tuple[str, str]]:
     """`count` users in the stack's users file (one per simulated user, so per-user limits apply as in life)."""
-    from bot.users import Accounts
+    from bot.auth.accounts import Accounts
 
     accounts = Accounts(users_file)
     existing = {u["name"] for u in accounts.users()}

@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.answer import DEFAULT_ANSWER_PARAMS  # noqa: E402
-from bot.evaluate import held_out, load_beir, metrics, open_eval_index, run  # noqa: E402
+from bot.query.params import DEFAULT_ANSWER_PARAMS  # noqa: E402
+from bot.tools.evaluate import held_out, load_beir, metrics, open_eval_index, run  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

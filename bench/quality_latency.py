@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.answer import answer_question  # noqa: E402
-from bot.evaluate import load_beir, open_eval_index  # noqa: E402
+from bot.query.answer import answer_question  # noqa: E402
+from bot.tools.evaluate import load_beir, open_eval_index  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,9 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.answer import DEFAULT_ANSWER_PARAMS, AnswerParams, rank_and_quote  # noqa: E402
-from bot.evaluate import QueryResult, held_out, load_beir, metrics, open_eval_index  # noqa: E402
-from bot.retrieval import Filters, first_stage  # noqa: E402
+from bot.query.params import AnswerParams, DEFAULT_ANSWER_PARAMS  # noqa: E402
+from bot.query.evidence import rank_and_quote
+from bot.tools.evaluate import QueryResult, held_out, load_beir, metrics, open_eval_index  # noqa: E402
+from bot.query.retrieval import Filters, first_stage  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 

@@ -81,7 +81,8 @@ def read_base(store) -> tuple[list, dict]:
 
 def build_size(settings: Settings, size: int, base_store, embedder_fingerprint: str) -> dict:
     """Write the replicated index of `size` chunks (if it isn't there yet); returns how it was made."""
-    from bot.store import FOREVER, Store, note_key
+    from bot.index.records import FOREVER, note_key
+    from bot.index.store import Store
 
     directory = scale_dir(settings, size)
     marker = directory / "built.json"
@@ -145,10 +146,11 @@ def _write(store, notes, chunks, replica, written_chunks, written_notes):
 
 
 def measure_size(settings: Settings, size: int, questions: list[str]) -> dict:
-    from bot.answer import respond
-    from bot.embeddings import Embedder
-    from bot.index import Index, cache_root, load_snapshot
-    from bot.store import Store, search_breadth
+    from bot.query.answer import respond
+    from bot.index.embedder import Embedder
+    from bot.index.served import Index
+    from bot.index.snapshot import cache_root, load_snapshot
+    from bot.index.store import Store, search_breadth
 
     directory = scale_dir(settings, size)
     embedder = Embedder.load(settings)
@@ -224,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.beir / "corpus.jsonl").exists():
         print(f"no BEIR folder at {args.beir}: pass --beir", file=sys.stderr)
         return 2
-    from bot.evaluate import load_beir
+    from bot.tools.evaluate import load_beir
 
     settings = Settings()
     data = load_beir(args.beir, "train" if (args.beir / "qrels" / "train.tsv").exists() else None)
@@ -233,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure_size(settings, args.measure, questions)))
         return 0
 
-    from bot.evaluate import open_eval_index
+    from bot.tools.evaluate import open_eval_index
 
     built = {}
     with open_eval_index(settings, data) as base:  # the SciFact index, built on first use

@@ -14,31 +14,29 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 
 import click
 
-from .settings import Settings
+from .errors import BotError, InputError
+from .logs import setup_logging
+from .settings import Settings, load_settings
 
 
-def _setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "bm25s", "transformers"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+class BotGroup(click.Group):
+    """A command group where every error the bot raises on purpose ends as one line and its exit
+    code (`BotError.exit_code`: 2 for input that can't be used, 1 for the rest), never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BotError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
 
 
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(code)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=BotGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
 @click.pass_context
@@ -48,7 +46,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     Configuration comes from BOT_* environment variables and a .env file
     (`bot settings` lists them).
     """
-    _setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet)
     ctx.ensure_object(dict)
 
 
@@ -64,18 +62,14 @@ def ingest(paths: tuple[Path, ...], rebuild: bool, as_json: bool, no_progress: b
     re-embedded; notes whose files are gone from the given paths are removed.
     Notes from other paths are left alone.
     """
-    from .embeddings import Embedder, EmbeddingModelError
-    from .ingest import ingest as run_ingest
-    from .store import Store, StoreError
+    from .index.embedder import Embedder
+    from .index.ingest import ingest as run_ingest
+    from .index.store import Store
 
-    settings = Settings()
-    try:
-        embedder = Embedder.load(settings)
-        with Store.open(settings, embedder.fingerprint, purpose="bot ingest") as store:
-            report = run_ingest(list(paths) or None, settings, store, embedder,
-                                rebuild=rebuild, progress=not no_progress)
-    except (StoreError, EmbeddingModelError) as exc:
-        _fail(str(exc))
+    settings = load_settings()
+    embedder = Embedder.load(settings)
+    with Store.open(settings, embedder.fingerprint, purpose="bot ingest") as store:
+        report = run_ingest(list(paths) or None, settings, store, embedder, rebuild=rebuild, progress=not no_progress)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         return
@@ -97,24 +91,14 @@ def ask(question: str, as_json: bool, kinds, tags, note_ids) -> None:
     Uses the configured index, building it from BOT_NOTES_DIR first if there
     is none. Exits with status 2 for an empty or over-long question.
     """
-    from .answer import QuestionError, answer_question, check_question, open_index
-    from .embeddings import EmbeddingModelError
-    from .retrieval import FilterError
-    from .store import StoreError
+    from .query.answer import check_question
+    from .service import Bot
 
-    settings = Settings()
-    try:
-        check_question(question, settings.max_question_chars)
-    except QuestionError as exc:
-        _fail(str(exc), code=2)
+    settings = load_settings()
+    check_question(question, settings.max_question_chars)  # before the slow part
     filters = {"kinds": list(kinds), "tags": list(tags), "note_ids": list(note_ids)}
-    try:
-        index = open_index(settings)
-        answer = answer_question(index, question, None, filters)
-    except (QuestionError, FilterError) as exc:
-        _fail(str(exc), code=2)
-    except (StoreError, EmbeddingModelError) as exc:
-        _fail(str(exc))
+    with Bot.open(settings) as notes:
+        answer = notes.ask(question, None, filters)
     if as_json:
         click.echo(answer.model_dump_json())
     else:
@@ -142,16 +126,11 @@ def serve(host: str | None, port: int | None, root_path: str | None, notes_dir: 
     (a worker that dies is restarted); put a reverse proxy with sticky sessions
     in front of them (deploy/nginx/notes-bot.conf).
     """
-    from pydantic import ValidationError
-
     from .web.server import serve as run_server
     from .web.workers import run_workers
 
     overrides = {"host": host, "port": port, "root_path": root_path, "notes_dir": notes_dir}
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        _fail(f"invalid settings: {exc}", code=2)
+    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
     if workers > 1:
         sys.exit(run_workers(settings, workers))
     sys.exit(run_server(settings))
@@ -175,18 +154,12 @@ def evaluate(beir_dir: Path, split: str | None, out: Path | None, fusion: str, n
     """
     from dataclasses import replace
 
-    from .answer import DEFAULT_ANSWER_PARAMS
-    from .embeddings import EmbeddingModelError
-    from .evaluate import BeirError, evaluate as run_eval, metrics_table
-    from .store import StoreError
+    from .query.params import DEFAULT_ANSWER_PARAMS
+    from .tools.evaluate import evaluate as run_eval
+    from .tools.evaluate import metrics_table
 
     params = replace(DEFAULT_ANSWER_PARAMS, retrieval=replace(DEFAULT_ANSWER_PARAMS.retrieval, fusion=fusion))
-    try:
-        result, data = run_eval(beir_dir, split, Settings(), params=params, progress=not no_progress)
-    except BeirError as exc:
-        _fail(str(exc), code=2)
-    except (StoreError, EmbeddingModelError) as exc:
-        _fail(str(exc))
+    result, data = run_eval(beir_dir, split, load_settings(), params=params, progress=not no_progress)
     text = json.dumps(result)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -212,11 +185,12 @@ def adapt(paths: tuple[Path, ...], out: Path | None, epochs: int, batch_size: in
     PATHS (default: BOT_NOTES_DIR). Prints the cost and the model folder; set
     BOT_EMBEDDING_MODEL to it to use it (a new index is built for it on first use).
     """
-    from .adapt import AdaptParams, adapt as run_adapt
-    from .ingest import read_notes
-    from .notes import build_notes
+    from .notes.collection import build_notes
+    from .notes.files import read_notes
+    from .tools.adapt import AdaptParams
+    from .tools.adapt import adapt as run_adapt
 
-    settings = Settings()
+    settings = load_settings()
     parsed, skipped, _ = read_notes([Path(p) for p in paths] or settings.notes_dirs, settings)
     for item in skipped:
         click.echo(f"skipped {item.path}: {item.reason}", err=True)
@@ -224,8 +198,8 @@ def adapt(paths: tuple[Path, ...], out: Path | None, epochs: int, batch_size: in
     try:
         report = run_adapt(notes, settings, out, params=AdaptParams(epochs=epochs, batch_size=batch_size),
                            progress=not no_progress)
-    except ValueError as exc:
-        _fail(str(exc), code=2)
+    except ValueError as exc:  # too few notes to learn from, say: the message says so
+        raise InputError(str(exc)) from None
     click.echo(report.summary())
     click.echo(f"export BOT_EMBEDDING_MODEL={report.model_dir}")
 
@@ -234,9 +208,9 @@ def adapt(paths: tuple[Path, ...], out: Path | None, epochs: int, batch_size: in
 
 
 def _accounts():
-    from .users import Accounts
+    from .auth.accounts import Accounts
 
-    return Accounts(Settings().users_path)
+    return Accounts(load_settings().users_path)
 
 
 @cli.group()
@@ -254,17 +228,12 @@ def users() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
 def users_add(name: str, replace: bool, password_stdin: bool) -> None:
     """Add user NAME; prompts for the password (twice)."""
-    from .users import AccountsError
-
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True)
     accounts = _accounts()
-    try:
-        accounts.add_user(name, password, replace=replace)
-    except AccountsError as exc:
-        _fail(str(exc), code=2)
+    accounts.add_user(name, password, replace=replace)
     click.echo(f"{'updated' if replace else 'added'} {name} in {accounts.path}")
 
 
@@ -272,13 +241,8 @@ def users_add(name: str, replace: bool, password_stdin: bool) -> None:
 @click.argument("name")
 def users_remove(name: str) -> None:
     """Remove user NAME and their API tokens; their sessions end at once."""
-    from .users import AccountsError
-
     accounts = _accounts()
-    try:
-        accounts.remove_user(name)
-    except AccountsError as exc:
-        _fail(str(exc), code=2)
+    accounts.remove_user(name)
     click.echo(f"removed {name} from {accounts.path}")
 
 
@@ -306,12 +270,7 @@ def tokens() -> None:
 @click.option("--label", default="", help="What the token is for (shown by `bot tokens list`).")
 def tokens_create(user: str, label: str) -> None:
     """Create a token for USER and print it (the only time it is shown)."""
-    from .users import AccountsError
-
-    try:
-        token = _accounts().create_token(user, label)
-    except AccountsError as exc:
-        _fail(str(exc), code=2)
+    token = _accounts().create_token(user, label)
     click.echo(token.secret)
     click.echo(f"token {token.id} for {user}: keep it secret; revoke it with `bot tokens revoke {token.id}`", err=True)
 
@@ -333,12 +292,7 @@ def tokens_list(user: str | None, as_json: bool) -> None:
 @click.argument("token_id")
 def tokens_revoke(token_id: str) -> None:
     """Revoke the token with id TOKEN_ID (from `bot tokens list`)."""
-    from .users import AccountsError
-
-    try:
-        user = _accounts().revoke_token(token_id)
-    except AccountsError as exc:
-        _fail(str(exc), code=2)
+    user = _accounts().revoke_token(token_id)
     click.echo(f"revoked token {token_id} of {user}")
 
 
@@ -346,12 +300,12 @@ def tokens_revoke(token_id: str) -> None:
 @click.option("--markdown", is_flag=True, help="As the Markdown table the README shows.")
 def show_settings(markdown: bool) -> None:
     """List every setting: its environment variable, current value and meaning."""
-    from .docs import settings_table
+    from .tools.docs import settings_table
 
     if markdown:
         click.echo(settings_table())
         return
-    current = Settings()
+    current = load_settings()
     for name in Settings.model_fields:
         click.echo(f"BOT_{name.upper()}={getattr(current, name)}")
 

@@ -15,8 +15,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import SettingsError
 
 
 def bundled_model_path() -> str:
@@ -44,7 +46,7 @@ class Settings(BaseSettings):
     """Everything the bot can be told. Environment variables are `BOT_` + the field name in capitals."""
 
     model_config = SettingsConfigDict(
-        env_prefix="BOT_", env_file=".env", env_file_encoding="utf-8", extra="forbid"
+        env_prefix="BOT_", env_file=".env", env_file_encoding="utf-8", extra="forbid", populate_by_name=True
     )
 
     # --- notes and data ---------------------------------------------------------------
@@ -70,8 +72,10 @@ class Settings(BaseSettings):
         description="A sentence-transformers model: a local folder or a model id. "
         "Default: the bundled all-MiniLM-L6-v2.",
     )
-    torch_threads: int = Field(
-        2, ge=1, description="Threads the encoder (torch or onnxruntime) may use for embedding (the machine has 2 cores)."
+    encoder_threads: int = Field(
+        2, ge=1, validation_alias=AliasChoices("encoder_threads", "BOT_ENCODER_THREADS", "BOT_TORCH_THREADS"),
+        description="Threads the encoder may use for embedding, whichever runs it (onnxruntime or torch). "
+        "BOT_TORCH_THREADS, its old name, is still read.",
     )
     model_cache_dir: Path = Field(
         default_factory=default_model_cache_dir,
@@ -187,3 +191,29 @@ class Settings(BaseSettings):
 def is_loopback(host: str) -> bool:
     """True for addresses only this machine can reach (127.x, ::1, localhost)."""
     return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment and .env (plus `overrides`); a bad value raises SettingsError
+    with one line per problem, naming the variable and what it must be.
+
+        >>> import os; os.environ["BOT_PORT"] = "seventy"
+        >>> load_settings()
+        Traceback (most recent call last):
+        ...
+        bot.errors.SettingsError: BOT_PORT='seventy': Input should be a valid integer, unable to parse string as an integer. Set it in the environment or in .env, or unset it for the default.
+        >>> del os.environ["BOT_PORT"]
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error.get("loc", ("?",))[0])
+            variable = field if field.startswith("BOT_") else f"BOT_{field.upper()}"
+            value = error.get("input")
+            shown = f"={value!r}" if isinstance(value, (str, int, float)) and len(str(value)) < 80 else ""
+            problems.append(f"{variable}{shown}: {error.get('msg', 'is not valid')}")
+        raise SettingsError(
+            "; ".join(problems) + ". Set it in the environment or in .env, or unset it for the default."
+        ) from None

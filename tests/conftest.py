@@ -46,7 +46,7 @@ def embedder_settings(tmp_path_factory):
 @pytest.fixture(scope="session")
 def embedder(embedder_settings):
     """The real bundled model, loaded once for the session, with a shared vector cache."""
-    from bot.embeddings import Embedder
+    from bot.index.embedder import Embedder
 
     return Embedder.load(embedder_settings)
 

@@ -31,17 +31,16 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..answer import QuestionError
-from ..library import NotePage, NoteSummary
+from ..errors import FilterError, NotReady, QuestionError, StoreError
 from ..models import KINDS, Answer
-from ..retrieval import FilterError
-from ..search import SearchHit
+from ..query.library import NotePage, NoteSummary
+from ..query.search import SearchHit
 from ..settings import Settings
-from ..store import StoreError
 from .auth import client_address, current_user
 from .feedback import RATINGS, FeedbackLog
 from .limits import Limits, too_many_message
-from .runtime import AppRuntime, NotReady
+from .render import as_sentence
+from .runtime import AppRuntime
 
 log = logging.getLogger(__name__)
 
@@ -241,11 +240,11 @@ def _read(runtime: AppRuntime, call):
     try:
         return call()
     except QuestionError as exc:
-        raise ApiError(422, _sentence(str(exc))) from None
+        raise ApiError(422, as_sentence(str(exc))) from None
     except FilterError as exc:
         raise ApiError(422, f"That filter can't be used: {exc}.") from None
     except NotReady as exc:
-        raise ApiError(503, _sentence(str(exc)), {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+        raise ApiError(503, as_sentence(str(exc)), {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
     except StoreError as exc:
         raise ApiError(503, f"The notes store is unavailable, try again shortly. ({exc})",
                        {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
@@ -253,11 +252,6 @@ def _read(runtime: AppRuntime, call):
 
 def _not_ready(runtime: AppRuntime) -> str:
     return runtime.error or "The notes index is still opening; try again in a few seconds."
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text[:1].upper() + text[1:] if text else text
 
 
 # --- installing it: docs, errors, JSON checks --------------------------------------------------

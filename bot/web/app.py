@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from ..settings import Settings
-from ..users import Accounts
+from ..auth.accounts import Accounts
 from .api import install_api
 from .auth import AccessGate, gradio_user, login_router
 from .feedback import FeedbackLog

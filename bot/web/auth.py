@@ -37,7 +37,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..settings import Settings
-from ..users import Accounts, AccountsError
+from ..auth.accounts import Accounts
+from ..errors import AccountsError
 from .limits import Limits, too_many_message
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,8 @@ from .auth import client_address
 from .feedback import FeedbackLog
 from .limits import Limits, too_many_message
 from .render import sources_panel_html
-from .runtime import AppRuntime, NotReady
+from ..errors import NotReady
+from .runtime import AppRuntime
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..answer import QuestionError, check_question
+from ..errors import FilterError, NotReady, QuestionError, StoreError
 from ..models import Answer
-from ..retrieval import FilterError
-from ..store import StoreError
-from .render import answer_blocks, question_markdown, sources_panel_html
-from .runtime import AppRuntime, NotReady
+from ..query.answer import check_question
+from .render import answer_blocks, as_sentence, question_markdown, sources_panel_html
+from .runtime import AppRuntime
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +121,7 @@ def respond(
         question = check_question(question, runtime.settings.max_question_chars)
     except QuestionError as exc:
         empty = not isinstance(question, str) or not question.strip()
-        notice = EMPTY_QUESTION if empty else _sentence(str(exc))
+        notice = EMPTY_QUESTION if empty else as_sentence(str(exc))
         yield Step(conversation.messages(), notice=notice, keep_question=None if empty else question)
         return
 
@@ -146,7 +145,7 @@ def respond(
     try:
         answer = runtime.ask(question, history, filters or None)
     except QuestionError as exc:
-        turn.reply = _sentence(str(exc))
+        turn.reply = as_sentence(str(exc))
         yield Step(conversation.messages(), keep_question=question)
         return
     except FilterError as exc:
@@ -158,13 +157,9 @@ def respond(
         turn.reply = STORE_UNAVAILABLE
         yield Step(conversation.messages(), keep_question=question)
         return
-    except Exception as exc:
-        if _is_chroma_error(exc):
-            log.warning("question not answered, Chroma failed: %s: %s", exc.__class__.__name__, exc)
-            turn.reply = STORE_UNAVAILABLE
-        else:
-            log.exception("answering %r failed", question[:200])
-            turn.reply = FAILED
+    except Exception:
+        log.exception("answering %r failed", question[:200])
+        turn.reply = FAILED
         yield Step(conversation.messages(), keep_question=question)
         return
     seconds = time.perf_counter() - started
@@ -190,16 +185,3 @@ def sources_panel(runtime: AppRuntime, answer: Answer | None, root_path: str = "
             summary = library.summary(citation.note_id)
             kinds[citation.note_id] = summary.kind if summary else ""
     return sources_panel_html(answer, kinds, root_path)
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return (text[:1].upper() + text[1:]) if text else text
-
-
-def _is_chroma_error(exc: BaseException) -> bool:
-    """Chroma's own exceptions (its Rust core, its HTTP client) mean the store failed, not the bot."""
-    for cls in type(exc).__mro__:
-        if cls.__module__.split(".")[0] in ("chromadb", "chromadb_rust_bindings"):
-            return True
-    return False

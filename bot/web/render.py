@@ -19,8 +19,9 @@ from functools import lru_cache
 
 from markupsafe import Markup, escape
 
-from ..answer import md_escape, note_url
+from ..markdown import md_escape
 from ..models import Answer
+from ..urls import note_url
 
 _NOTE_LINK = re.compile(r"\]\((/notes/)")
 
@@ -28,6 +29,16 @@ _NOTE_LINK = re.compile(r"\]\((/notes/)")
 def with_root(url: str, root_path: str) -> str:
     """A site-relative URL under the app's root path (behind a reverse proxy at /bot, say)."""
     return f"{root_path}{url}" if url.startswith("/") and not url.startswith("//") else url
+
+
+def as_sentence(text: str) -> str:
+    """A message as a sentence a person reads: stripped, its first letter capital.
+
+        >>> as_sentence("the question is empty")
+        'The question is empty'
+    """
+    text = text.strip()
+    return text[:1].upper() + text[1:] if text else text
 
 
 def question_markdown(question: str) -> str:

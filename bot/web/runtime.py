@@ -32,17 +32,20 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
+from ..errors import EmbeddingModelError, IndexSchemaError, NotReady, StoreError, StoreLocked, StoreUnavailable
+from ..models import Answer
+from ..query.library import Library
+from ..query.search import SearchHit
+from ..service import Bot
 from ..settings import Settings
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 5.0
 CLOSE_WAIT_SECONDS = 5.0
-
-
-class NotReady(RuntimeError):
-    """The index is not open (yet, or any more); the message says why."""
 
 
 @dataclass
@@ -62,8 +65,8 @@ class AppRuntime:
         self.settings = settings
         self.purpose = purpose or f"app on http://{settings.host}:{settings.port}{settings.root_path}"
         self.progress = progress
-        self.index = None  # bot.index.Index once open
-        self.library = None  # bot.library.Library once open
+        self.bot: Bot | None = None  # the service, once open
+        self.library: Library | None = None  # its read-only facade, once open
         self.error: str | None = None  # why it is not ready, when it isn't
         self.fatal = False
         self.started_at: float | None = None
@@ -136,38 +139,32 @@ class AppRuntime:
             log.warning("an ingest is still running; it will be resumed on the next start")
             return
         try:
-            index, self.index = self.index, None
-            if index is not None:
-                index.close()
+            bot, self.bot = self.bot, None
+            if bot is not None:
+                bot.close()
         finally:
             self._ingest_lock.release()
 
     # --- serving ----------------------------------------------------------------------------
 
-    def current_index(self):
-        """The open index; raises NotReady with the reason when there is none."""
-        index = self.index
-        if index is None or not self._ready.is_set():
+    def current_bot(self) -> Bot:
+        """The open service; raises NotReady with the reason when there is none."""
+        bot = self.bot
+        if bot is None or not self._ready.is_set():
             raise NotReady(self.error or "the notes index is still opening")
-        return index
+        return bot
 
-    def ask(self, question: str, history: Sequence[dict] | None = None, filters: dict | None = None):
-        """`bot.answer.answer_question` against the served index."""
-        from ..answer import answer_question
+    def ask(self, question: str, history: Sequence[dict] | None = None, filters: dict | None = None) -> Answer:
+        """`Bot.ask` against the served index."""
+        return self._against_store(lambda bot: bot.ask(question, history, filters))
 
-        return self._against_store(answer_question, question, history, filters)
+    def search(self, query: str, k: int = 10, filters: dict | None = None) -> list[SearchHit]:
+        """`Bot.search` against the served index."""
+        return self._against_store(lambda bot: bot.search(query, k, filters))
 
-    def search(self, query: str, k: int = 10, filters: dict | None = None):
-        """`bot.search.search_notes` against the served index."""
-        from ..search import search_notes
-
-        return self._against_store(search_notes, query, k, filters)
-
-    def _against_store(self, read, *args):
+    def _against_store(self, read: Callable[[Bot], T]) -> T:
         """Run a read that needs the Chroma store; while it is known to be down, fail at once."""
-        from ..store import StoreUnavailable
-
-        index = self.current_index()
+        bot = self.current_bot()
         trial = False
         if self.store_error is not None:
             # while it is down every request fails at once, but one every TRIAL_SECONDS goes
@@ -180,18 +177,13 @@ class AppRuntime:
                 raise StoreUnavailable(self.store_error)
             self._last_trial = time.monotonic()
         try:
-            result = read(index, *args)
+            result = read(bot)
             if trial and self.store_error is not None:
                 log.info("the notes store is back")
                 self.store_error = None
             return result
         except StoreUnavailable as exc:
             self._store_down(str(exc))
-            raise
-        except Exception as exc:
-            if _is_chroma_error(exc) and self.settings.server_mode:
-                self._store_down(f"the Chroma server failed: {exc.__class__.__name__}: {exc}")
-                raise StoreUnavailable(self.store_error) from exc
             raise
         finally:
             if trial:
@@ -216,9 +208,9 @@ class AppRuntime:
             "ingesting": self._ingest_lock.locked(),
             "rescans": self._ingest_rounds,
         }
-        index = self.index
-        if index is not None and self.library is not None:
-            status["collection"] = index.store.name
+        bot = self.bot
+        if bot is not None and self.library is not None:
+            status["collection"] = bot.store.name
             status.update(self.library.stats())
         if self.last_ingest is not None:
             status["last_ingest"] = {
@@ -262,16 +254,11 @@ class AppRuntime:
             self._poll_loop()
 
     def _open(self) -> bool:
-        from ..embeddings import EmbeddingModelError
-        from ..index import Index
-        from ..library import Library
-        from ..store import IndexSchemaError, StoreError, StoreLocked
-
         while not self._stop.is_set():
             try:
                 # a worker of a Chroma server never ingests: `bot ingest` builds the index there
-                index = Index.open(self.settings, purpose=self.purpose, progress=self.progress,
-                                   build_if_missing=self.owns_ingest)
+                bot = Bot.open(self.settings, purpose=self.purpose, progress=self.progress,
+                               build_if_missing=self.owns_ingest)
             except (StoreLocked, IndexSchemaError, EmbeddingModelError) as exc:
                 self._fail(str(exc))
                 return False
@@ -284,26 +271,24 @@ class AppRuntime:
                 log.exception("could not open the notes index")
                 self._fail(f"could not open the notes index ({exc.__class__.__name__}: {exc})")
                 return False
-            self.index = index
-            self.library = Library(lambda: index.snapshot)
+            self.bot = bot
+            self.library = bot.library
             self.error = None
             self.ready_seconds = time.perf_counter() - (self.started_at or time.perf_counter())
-            snapshot = index.snapshot
+            snapshot = bot.snapshot
             log.info("serving index version %d: %d notes, %d chunks (index open in %.1f s)",
                      snapshot.version, len(snapshot.notes), len(snapshot.chunk_ids), self.ready_seconds)
             self._ready.set()
-            self._warm_up(index)
+            self._warm_up(bot)
             return True
         return False
 
-    def _warm_up(self, index) -> None:
+    def _warm_up(self, bot: Bot) -> None:
         """Answer one throwaway question, so the first person's question doesn't pay for the
         query model's copy and torch's first run (about a second); done while the page loads."""
-        from ..answer import answer_question
-
         started = time.perf_counter()
         try:
-            answer_question(index, "warm up")
+            bot.ask("warm up")
         except Exception as exc:  # a real question will meet the same problem and report it
             log.debug("warm-up question failed: %s", exc)
         log.debug("warmed up in %.2f s", time.perf_counter() - started)
@@ -336,15 +321,12 @@ class AppRuntime:
                 self._ingest_done.notify_all()
 
     def _ingest_once(self, progress: bool) -> None:
-        from ..ingest import ingest
-
-        index = self.index
-        if index is None:
+        bot = self.bot
+        if bot is None:
             return
         with self._ingest_lock:
             try:
-                report = ingest(None, self.settings, index.store, index.embedder, progress=progress)
-                index.refresh()
+                report = bot.ingest(progress=progress)
             except Exception as exc:  # the next rescan tries again; the served version stays whole
                 message = f"{exc.__class__.__name__}: {exc}"
                 log.warning("re-index failed: %s", message)
@@ -359,42 +341,28 @@ class AppRuntime:
     def _poll_loop(self) -> None:
         """Server mode: check the server (and its committed version) every BOT_POLL_SECONDS,
         every second while it is down; load a new version beside the served one, then swap."""
-        from ..store import StoreUnavailable
-
         while True:
             wait = 1.0 if self.store_error else self.settings.poll_seconds
             self._probe_now.wait(wait)
             self._probe_now.clear()
             if self._stop.is_set():
                 return
-            index = self.index
-            if index is None:
+            bot = self.bot
+            if bot is None:
                 return
             try:
-                changed = index.refresh()
+                changed = bot.refresh()
             except StoreUnavailable as exc:
                 self._store_down(str(exc))
                 continue
             except Exception as exc:  # a Chroma server restarting: keep serving, try again
-                message = f"{exc.__class__.__name__}: {exc}"
-                if _is_chroma_error(exc):
-                    self._store_down(message)
-                else:
-                    log.warning("index refresh failed: %s", message)
+                log.warning("index refresh failed: %s: %s", exc.__class__.__name__, exc)
                 continue
             if self.store_error is not None:
-                log.info("the notes store is back; serving index version %d", index.snapshot.version)
+                log.info("the notes store is back; serving index version %d", bot.snapshot.version)
                 self.store_error = None
             if changed:
-                log.info("now serving index version %d", index.snapshot.version)
+                log.info("now serving index version %d", bot.snapshot.version)
 
 
 TRIAL_SECONDS = 0.5
-
-
-def _is_chroma_error(exc: BaseException) -> bool:
-    """Chroma's own exceptions (its Rust core, its HTTP client) mean the store failed, not the bot."""
-    for cls in type(exc).__mro__:
-        if cls.__module__.split(".")[0] in ("chromadb", "chromadb_rust_bindings", "httpx", "httpcore"):
-            return True
-    return False

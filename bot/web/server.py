@@ -19,6 +19,9 @@ import sys
 import threading
 import time
 
+from ..auth.accounts import Accounts
+from ..errors import AccountsError
+from ..logs import setup_logging
 from ..settings import Settings
 from .runtime import AppRuntime
 
@@ -98,7 +101,6 @@ def login_problem(settings: Settings) -> str | None:
     """Why the app can't start its sign-in (login required, but nobody can sign in), or None."""
     if not settings.login_required:
         return None
-    from ..users import Accounts, AccountsError
 
     why = ("a Chroma server is configured" if settings.server_mode else
            "BOT_AUTH=required" if settings.auth == "required" else
@@ -131,9 +133,7 @@ def port_problem(host: str, port: int) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """`python app.py`: settings from BOT_* variables and .env."""
-    from ..cli import _setup_logging
-
-    _setup_logging(0, False)
+    setup_logging(0, False)
     from pydantic import ValidationError
 
     try:

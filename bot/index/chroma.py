@@ -1,0 +1,69 @@
+"""Talking to Chroma: the server client with a timeout, and telling its failures apart.
+
+Chroma's exceptions don't say "unreachable" or "not found" by type, so both are recognised
+here, in one place, by type where there is one and by message otherwise.
+"""
+
+from __future__ import annotations
+
+from ..errors import StoreUnavailable
+from ..settings import Settings
+
+HTTP_TIMEOUT_SECONDS = 10.0
+
+
+def http_client(settings: Settings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from urllib.parse import urlparse
+
+    if settings.chroma_url:
+        parsed = urlparse(settings.chroma_url)
+        host, port, ssl = parsed.hostname or "localhost", parsed.port or 8000, parsed.scheme == "https"
+    else:
+        host, port, ssl = settings.chroma_host, settings.chroma_port, False
+    location = f"Chroma server at {'https' if ssl else 'http'}://{host}:{port}"
+    try:
+        client = chromadb.HttpClient(
+            host=host, port=port, ssl=ssl, settings=ChromaSettings(anonymized_telemetry=False)
+        )
+    except Exception as exc:
+        raise StoreUnavailable(f"the notes store ({location}) is unavailable: {short(exc)}") from exc
+    _set_http_timeout(client, HTTP_TIMEOUT_SECONDS)
+    return client, location
+
+
+def _set_http_timeout(client, seconds: float) -> None:
+    """Chroma's HTTP client waits forever by default; a hung server must not hang the app."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(seconds, connect=3.0)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    import httpx
+
+    if isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError, OSError)):
+        return True
+    text = str(exc).lower()
+    return any(s in text for s in ("could not connect", "connection refused", "connecterror", "timed out"))
+
+
+def is_not_found(exc: BaseException) -> bool:
+    text = f"{exc.__class__.__name__} {exc}".lower()
+    return "notfound" in text or "does not exist" in text or "not found" in text
+
+
+def short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    return text[:200]
+
+
+def is_chroma_error(exc: BaseException) -> bool:
+    """Chroma's own exceptions (its Rust core, its HTTP client) mean the store failed, not the bot."""
+    for cls in type(exc).__mro__:
+        if cls.__module__.split(".")[0] in ("chromadb", "chromadb_rust_bindings", "httpx", "httpcore"):
+            return True
+    return False

@@ -1,0 +1,326 @@
+"""Bring the index in step with folders of notes: incremental, scoped, crash-safe.
+
+    report = ingest(["seeds"], settings, store, embedder)
+    print(report.summary())
+    # 25 notes: 25 added, 0 updated, 0 unchanged, 0 removed; 41 chunks; 0 files skipped; 3.1 s
+
+A note whose content hash is unchanged costs nothing; a changed note's chunks
+are replaced; a note whose file (or `.jsonl` line) is gone from an ingested
+path is removed. Notes from paths not named in this run are left alone.
+Everything is written as the next index version and committed at the end
+(see `store`), so killing ingest at any point leaves the last version whole,
+and the next run picks up where it stopped (embeddings are cached on disk).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ..models import Note
+from ..notes.chunks import embedding_text, segment_note
+from ..notes.collection import build_notes
+from ..notes.files import Skipped, read_notes
+from ..notes.formats import ParsedFile, format_for
+from ..settings import Settings
+from .embedder import Embedder
+from .records import FOREVER, note_key, pack_sentences
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+BATCH_CHUNKS = 256  # chunks embedded and written together
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: int = 0
+    chunks: int = 0
+    embedded_texts: int = 0  # texts the model encoded (not found in the embedding cache)
+    version: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        return (
+            f"{self.notes} notes: {len(self.added)} added, {len(self.updated)} updated, "
+            f"{self.unchanged} unchanged, {len(self.removed)} removed; {self.chunks} chunks; "
+            f"{len(self.skipped)} files skipped; {self.seconds:.1f} s (index version {self.version})"
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "notes": self.notes,
+            "added": len(self.added),
+            "updated": len(self.updated),
+            "unchanged": self.unchanged,
+            "removed": len(self.removed),
+            "chunks": self.chunks,
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "warnings": self.warnings,
+            "embedded_texts": self.embedded_texts,
+            "version": self.version,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# --- ingest ---------------------------------------------------------------------------------
+
+
+def ingest(
+    paths: list[str | Path] | None,
+    settings: Settings,
+    store: Store,
+    embedder: Embedder,
+    *,
+    rebuild: bool = False,
+    progress: bool = True,
+) -> IngestReport:
+    """Index the notes under `paths` (default: the configured notes folders) as a new version."""
+    started = time.perf_counter()
+    scope = [Path(p).resolve() for p in (paths or settings.notes_dirs)]
+    report = IngestReport()
+    if rebuild:
+        log.info("rebuilding %s from scratch", store.name)
+        store.drop()
+    elif not store.exists() and store.other_indexes():
+        log.warning(
+            "building a new index %s: the existing index(es) %s were built with another model or "
+            "chunking settings and are left untouched (vectors are never mixed)",
+            store.name, ", ".join(store.other_indexes()),
+        )
+    store.chunks(create=True)
+
+    parsed, report.skipped, report.warnings = read_notes(scope, settings)
+    for item in report.skipped:
+        log.warning("skipped %s: %s", item.path, item.reason)
+    for warning in report.warnings:
+        log.warning("%s", warning)
+
+    metadata = store.metadata()
+    version = int(metadata.get("index_version", 0))
+    records = store.note_records()
+    live = [r for r in records if r.live_at(version)]
+    pending = {r.key: r for r in records if r.live_from > version}
+    target = version + 1
+
+    in_scope = _scope_test(scope)
+    kept = [r for r in live if not in_scope(r.path)]
+    notes = build_notes(parsed + _stored_files(store, kept))
+    live_by_id = {r.note_id: r for r in live}
+
+    write: list[tuple[str, Note]] = []
+    keep_keys: set[str] = set()
+    for note in notes:
+        current = live_by_id.get(note.id)
+        if current is not None and current.content_hash == note.content_hash:
+            keep_keys.add(current.key)
+            if in_scope(current.path) or in_scope(note.source_path):
+                report.unchanged += 1
+            continue
+        key = note_key(note.id, note.content_hash, target)
+        write.append((key, note))
+        (report.updated if current is not None else report.added).append(note.id)
+    wanted_ids = {note.id for note in notes}
+    superseded = [r.key for r in live if r.key not in keep_keys]
+    report.removed = sorted({r.note_id for r in live if r.note_id not in wanted_ids})
+    leftovers = [k for k in pending if k not in {key for key, _ in write}]
+    recovering = bool(pending) or "ingest_started" in metadata
+
+    if not write and not superseded:
+        if recovering:  # a crashed run left records or chunks behind: clear them, keep the version
+            store.delete_notes(leftovers)
+            _collect_garbage(store, version, recovering=True)
+            store.commit(version, **_counts(metadata))
+        _finish(report, store, version, len(live), started)
+        return report
+
+    store.commit(version, **_counts(metadata), ingest_started=_now())
+    to_embed = [(key, note) for key, note in write if key not in pending]
+    report.embedded_texts = _write_notes(to_embed, settings, store, embedder, progress)
+    store.set_live_until(superseded, target)
+    store.delete_notes(leftovers)
+    store.commit(
+        target,
+        notes=len(keep_keys) + len(write),
+        chunks=store.live_chunk_count(target),
+        model=embedder.name,
+        model_fingerprint=embedder.fingerprint,
+        updated_at=_now(),
+    )
+    _collect_garbage(store, target, recovering)
+    _finish(report, store, target, len(keep_keys) + len(write), started)
+    return report
+
+
+def _finish(report: IngestReport, store: Store, version: int, notes: int, started: float) -> None:
+    report.version = version
+    report.notes = notes
+    report.chunks = int(store.metadata().get("chunks", 0))
+    report.seconds = time.perf_counter() - started
+
+
+def _counts(metadata: dict) -> dict:
+    return {k: metadata[k] for k in ("notes", "chunks", "model", "model_fingerprint", "updated_at") if k in metadata}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _scope_test(scope: list[Path]):
+    prefixes = [str(p) for p in scope]
+
+    def in_scope(path: str) -> bool:
+        return any(path == p or path.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes)
+
+    return in_scope
+
+
+def _stored_files(store: Store, records) -> list[ParsedFile]:
+    """Notes outside this run's paths, as stored: they take part in ids and source notes unchanged."""
+    keys = [r.key for r in records if r.kind != "source"]
+    documents = store.note_documents(keys)
+    by_path: dict[str, ParsedFile] = {}
+    for record in records:
+        if record.kind == "source":
+            continue  # regenerated from the pages that list them
+        note = Note.model_validate_json(documents[record.key])
+        note_format = format_for(note.source_path)
+        parsed = by_path.setdefault(
+            note.source_path, ParsedFile(path=note.source_path, format=note_format.name if note_format else "text")
+        )
+        parsed.notes.append(note)
+    return list(by_path.values())
+
+
+def _write_notes(write, settings: Settings, store: Store, embedder: Embedder, progress: bool) -> int:
+    """Embed and store chunk records, then note records (a note record means its chunks are complete)."""
+    if not write:
+        return 0
+    segmented = []
+    for key, note in write:
+        segments = segment_note(
+            note, embedder.count_tokens,
+            chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens,
+            window=embedder.max_tokens,
+        )
+        segmented.append((key, note, segments))
+    total = sum(len(s.chunks) + sum(s.quotable) for _, _, s in segmented)
+
+    bar = _progress_bar(total, progress)
+    computed_before = embedder.computed
+    try:
+        for group in _groups(segmented):
+            texts: list[str] = []
+            for _, note, segments in group:
+                texts.extend(embedding_text(chunk) for chunk in segments.chunks)
+                texts.extend(note.text[s:e] for (s, e), q in zip(segments.sentences, segments.quotable) if q)
+            vectors = embedder.encode(texts, progress=bar.update if bar else None)
+            _store_group(group, vectors, store, embedder.dimension)
+    finally:
+        if bar is not None:
+            bar.close()
+    return embedder.computed - computed_before
+
+
+def _groups(segmented):
+    group, size = [], 0
+    for item in segmented:
+        group.append(item)
+        size += len(item[2].chunks)
+        if size >= BATCH_CHUNKS:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def _store_group(group, vectors: np.ndarray, store: Store, dimension: int) -> None:
+    chunk_ids, chunk_vectors, chunk_texts, chunk_metas = [], [], [], []
+    note_keys, note_vectors, note_docs, note_metas = [], [], [], []
+    row = 0
+    for key, note, segments in group:
+        n_chunks = len(segments.chunks)
+        vecs = vectors[row:row + n_chunks]
+        row += n_chunks
+        sentence_vecs = np.zeros((len(segments.sentences), dimension), dtype=np.float32)
+        quotable_rows = [i for i, q in enumerate(segments.quotable) if q]
+        sentence_vecs[quotable_rows] = vectors[row:row + len(quotable_rows)]
+        row += len(quotable_rows)
+        for number, chunk in enumerate(segments.chunks):
+            inside = [i for i, (s, e) in enumerate(segments.sentences) if s >= chunk.start and e <= chunk.end]
+            meta = {
+                "note_key": key,
+                "note_id": note.id,
+                "kind": note.kind,
+                "start": chunk.start,
+                "end": chunk.end,
+                "section": chunk.section,
+                **pack_sentences(
+                    [segments.sentences[i] for i in inside],
+                    [segments.quotable[i] for i in inside],
+                    sentence_vecs[inside],
+                ),
+            }
+            if note.tags:
+                meta["tags"] = list(note.tags)
+            chunk_ids.append(f"{key}#{number}")
+            chunk_vectors.append(vecs[number])
+            chunk_texts.append(chunk.text)
+            chunk_metas.append(meta)
+        mean = vecs.mean(axis=0)
+        note_keys.append(key)
+        note_vectors.append(mean / (np.linalg.norm(mean) or 1.0))
+        note_docs.append(note.model_dump_json(exclude={"links", "link_spans"}))
+        note_metas.append(
+            {
+                "note_id": note.id,
+                "hash": note.content_hash,
+                "title": note.title[:500],
+                "kind": note.kind,
+                "path": note.source_path,
+                "chunks": n_chunks,
+                "live_from": int(key.rsplit(".", 1)[1]),
+                "live_until": FOREVER,
+            }
+        )
+    store.add_chunks(chunk_ids, np.asarray(chunk_vectors), chunk_texts, chunk_metas)
+    store.add_notes(note_keys, np.asarray(note_vectors), note_docs, note_metas)
+
+
+def _collect_garbage(store: Store, version: int, recovering: bool) -> None:
+    """Delete records dead before the previous version, and chunks a crashed run left behind."""
+    records = store.note_records()
+    store.delete_notes([r.key for r in records if r.live_until <= version - 1])
+    if recovering:
+        keys = {r.key for r in records if r.live_until > version - 1}
+        orphans = [cid for cid in store.chunk_ids() if cid.rsplit("#", 1)[0] not in keys]
+        if orphans:
+            log.info("removing %d chunks left by an interrupted ingest", len(orphans))
+            store.delete_chunks(orphans)
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled or total == 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="embedding", unit="text", dynamic_ncols=True, leave=False)

@@ -1,0 +1,174 @@
+"""Cut a note into sentence-aligned chunks that fit the embedding model's window (pure).
+
+A chunk is a contiguous span of `note.text` made of whole sentences, sized so
+that the note's title plus the chunk fit the model's window; consecutive
+chunks share a little overlap; a chunk never crosses a Markdown section. Each
+sentence is also kept (with its offsets) so that quotes can be scored and
+located later without re-reading the note.
+
+    >>> words = lambda texts: [len(t.split()) for t in texts]
+    >>> note = Note(id="n", title="T", text="One two three. Four five six. Seven eight nine.")
+    >>> [c.text for c in segment_note(note, words, chunk_tokens=7, overlap_tokens=3).chunks]
+    ['One two three. Four five six.', 'Four five six. Seven eight nine.']
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..models import Chunk, Note
+from .sentences import Span, split_sentences
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+MODEL_WINDOW = 256  # all-MiniLM-L6-v2's max_seq_length
+SPECIAL_TOKENS = 3  # [CLS], [SEP] and the newline between title and text
+_HEADING = re.compile(r"#{1,6}\s")
+_CLAUSE_BREAK = re.compile(r"[;:,]\s+|\s+[—–]\s+")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Segments:
+    """A note's sentences (spans into `note.text`) and its chunks."""
+
+    sentences: list[Span]
+    quotable: list[bool]
+    chunks: list[Chunk]
+
+
+def segment_note(
+    note: Note,
+    count_tokens: TokenCounter,
+    *,
+    chunk_tokens: int = 200,
+    overlap_tokens: int = 30,
+    window: int = MODEL_WINDOW,
+) -> Segments:
+    """Sentences and chunks of one note; chunk i has id `<note_id>#<i>` (the store adds the hash)."""
+    text = note.text
+    raw = split_sentences(text, note.own_titles())
+    title_tokens = count_tokens([note.title])[0] if note.title else 0
+    budget = max(16, min(chunk_tokens, window - SPECIAL_TOKENS - title_tokens))
+    sentences, tokens = _fit_sentences(text, raw, count_tokens, budget)
+    quotable = [not _HEADING.match(text[s:e]) for s, e in sentences]
+    section_starts = sorted(section.start for section in note.sections)
+    paragraph_of = _paragraph_index(text, sentences)
+
+    groups: list[list[int]] = []
+    current: list[int] = []
+    used = 0
+    for index, (start, _) in enumerate(sentences):
+        new_section = bool(current) and _section_at(section_starts, start) != _section_at(
+            section_starts, sentences[current[0]][0]
+        )
+        new_paragraph = bool(current) and paragraph_of[index] != paragraph_of[current[-1]]
+        paragraph_rest = sum(tokens[j] for j in range(index, len(sentences)) if paragraph_of[j] == paragraph_of[index])
+        prefer_break = new_paragraph and used >= budget // 2 and used + paragraph_rest > budget
+        if current and (new_section or used + tokens[index] > budget or prefer_break):
+            groups.append(current)
+            current = [] if new_section else _overlap(current, tokens, overlap_tokens, budget - tokens[index])
+            used = sum(tokens[j] for j in current)
+        current.append(index)
+        used += tokens[index]
+    if current:
+        groups.append(current)
+
+    chunks = []
+    for number, group in enumerate(groups):
+        start, end = sentences[group[0]][0], sentences[group[-1]][1]
+        chunks.append(
+            Chunk(
+                id=f"{note.id}#{number}",
+                note_id=note.id,
+                title=note.title,
+                section=_section_title(note, start),
+                start=start,
+                end=end,
+                text=text[start:end],
+            )
+        )
+    return Segments(sentences=sentences, quotable=quotable, chunks=chunks)
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What is embedded for a chunk: the note's title, then the chunk's text."""
+    return f"{chunk.title}\n{chunk.text}" if chunk.title else chunk.text
+
+
+def _fit_sentences(
+    text: str, spans: list[Span], count_tokens: TokenCounter, budget: int
+) -> tuple[list[Span], list[int]]:
+    """Split the rare sentence longer than a whole chunk at clause breaks, then at words."""
+    counts = count_tokens([text[s:e] for s, e in spans]) if spans else []
+    fitted: list[Span] = []
+    fitted_counts: list[int] = []
+    for (start, end), count in zip(spans, counts):
+        if count <= budget:
+            fitted.append((start, end))
+            fitted_counts.append(count)
+            continue
+        for piece in _split_long(text, start, end, count, budget):
+            fitted.append(piece)
+            fitted_counts.append(count_tokens([text[piece[0]:piece[1]]])[0])
+    return fitted, fitted_counts
+
+
+def _split_long(text: str, start: int, end: int, count: int, budget: int) -> list[Span]:
+    pieces_wanted = -(-count // budget) + 1
+    target = (end - start) / pieces_wanted
+    cuts = [start]
+    breaks = [m.end() for m in _CLAUSE_BREAK.finditer(text, start, end)]
+    if not breaks or max(b2 - b1 for b1, b2 in zip([start, *breaks], [*breaks, end])) > 2 * target:
+        breaks = sorted(set(breaks) | {m.end() for m in _SPACE.finditer(text, start, end)})
+    for position in breaks:
+        if position - cuts[-1] >= target:
+            cuts.append(position)
+    cuts.append(end)
+    spans = []
+    for a, b in zip(cuts, cuts[1:]):
+        a2, b2 = a, b
+        while a2 < b2 and text[a2].isspace():
+            a2 += 1
+        while b2 > a2 and text[b2 - 1].isspace():
+            b2 -= 1
+        if b2 > a2:
+            spans.append((a2, b2))
+    return spans
+
+
+def _overlap(group: list[int], tokens: list[int], overlap_tokens: int, room: int) -> list[int]:
+    carried: list[int] = []
+    total = 0
+    for index in reversed(group[1:]):  # never carry the whole previous chunk
+        if total + tokens[index] > min(overlap_tokens, room):
+            break
+        carried.insert(0, index)
+        total += tokens[index]
+    return carried
+
+
+def _paragraph_index(text: str, sentences: list[Span]) -> list[int]:
+    paragraph = 0
+    indexes = []
+    previous_end = None
+    for start, end in sentences:
+        if previous_end is not None and "\n" in text[previous_end:start]:
+            paragraph += 1
+        indexes.append(paragraph)
+        previous_end = end
+    return indexes
+
+
+def _section_at(section_starts: list[int], position: int) -> int:
+    return sum(1 for start in section_starts if start <= position)
+
+
+def _section_title(note: Note, position: int) -> str:
+    title = ""
+    for section in note.sections:
+        if section.start <= position:
+            title = section.title
+    return title

@@ -1,0 +1,101 @@
+"""The read path for one question: search, rank, quote, compose (`respond`, `answer_question`).
+
+    response = respond(index, "Does warmth training make models less reliable?")
+    response.answer          the Answer: Markdown made of quoted passages, and its citations
+    response.hits            every retrieved note, best first
+    response.evidence        the notes whose passages were scored, in the order they'd be quoted
+
+`bot.ask` and `bot.Bot.ask` call this against the served index; the chat, the API and
+`bot eval` too, so what is measured is what people see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import QuestionError
+from ..index.served import Index
+from ..models import Answer
+from .compose import compose_answer
+from .evidence import Evidence, find_evidence
+from .followups import expand_follow_up
+from .params import DEFAULT_ANSWER_PARAMS, AnswerParams
+from .retrieval import Filters, NoteHit
+from .timing import Clock
+
+# Calibrated on held-out questions (bench/abstention.py): the evidence score of the
+# best passage below which the notes are taken not to address the question.
+ABSTAIN_BELOW = 0.43
+
+
+def check_question(question: object, max_chars: int) -> str:
+    """The question, stripped; raises QuestionError when empty or too long."""
+    if not isinstance(question, str) or not question.strip():
+        raise QuestionError("the question is empty: type a question about your notes")
+    question = question.strip()
+    if len(question) > max_chars:
+        raise QuestionError(
+            f"the question is {len(question):,} characters long; the limit is {max_chars:,} "
+            "(BOT_MAX_QUESTION_CHARS). Ask something shorter."
+        )
+    return question
+
+
+@dataclass
+class Response:
+    """An answer and what it was made from (for evaluation and debugging)."""
+
+    answer: Answer
+    hits: list[NoteHit]  # every retrieved note, best first (evidence-reranked at the top)
+    evidence: list[Evidence]  # the notes whose passages were scored, in the order they'd be quoted
+    query: str  # what was searched (the question, expanded for a follow-up)
+
+
+def answer_question(
+    index: Index,
+    question: str,
+    history: Sequence[dict] | None = None,
+    filters: dict | Filters | None = None,
+    *,
+    params: AnswerParams = DEFAULT_ANSWER_PARAMS,
+    timings: dict[str, float] | None = None,
+) -> Answer:
+    """The whole read path for one question, against the index's current snapshot.
+
+    `timings`, when given, receives milliseconds per stage: embed, dense, lexical
+    (together: the search), fusion, quotes, compose.
+    """
+    return respond(index, question, history, filters, params=params, timings=timings).answer
+
+
+def respond(
+    index: Index,
+    question: str,
+    history: Sequence[dict] | None = None,
+    filters: dict | Filters | None = None,
+    *,
+    params: AnswerParams = DEFAULT_ANSWER_PARAMS,
+    timings: dict[str, float] | None = None,
+    candidates: int | None = None,
+) -> Response:
+    """`answer_question`, keeping the ranked notes and scored passages beside the answer."""
+    clock = Clock(timings)
+    question = check_question(question, index.settings.max_question_chars)
+    parsed_filters = Filters.parse(filters)
+    snapshot = index.snapshot  # one version for the whole answer
+    query, cited_before = expand_follow_up(question, history)
+
+    vector = index.embedder.encode_query(query)
+    clock.lap("embed")
+    # A follow-up's own words are what is new: they count twice in the lexical query.
+    terms_query = query if query == question else f"{question} {query}"
+    hits, evidence = find_evidence(index, snapshot, terms_query, vector, parsed_filters, params, clock,
+                                   boost_notes=cited_before, candidates=candidates)
+    threshold = index.settings.abstain_below or ABSTAIN_BELOW
+    answer = compose_answer(question, snapshot, hits, evidence, threshold, params,
+                            max_notes=index.settings.answer_notes)
+    clock.lap("compose")
+    return Response(answer=answer, hits=hits, evidence=evidence, query=query)
+
+

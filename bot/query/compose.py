@@ -1,0 +1,102 @@
+"""Compose the answer from the notes' own words: quoted passages, numbered citations, abstention (pure).
+
+    answer = compose_answer(question, snapshot, hits, evidence, threshold)
+    answer.answer       Markdown: "Two notes address this:", the quotes, **Sources:**, **Related notes:**
+    answer.citations    one Citation per quote: `note.text[start:end] == quote`
+
+With weak evidence (the best passage's evidence score below `threshold`) the answer abstains:
+it says `NOT_ADDRESSED`, cites nothing, and offers the nearest notes as `suggestions`.
+"""
+
+from __future__ import annotations
+
+from ..index.snapshot import Snapshot
+from ..markdown import blockquote, md_escape
+from ..models import Answer, Citation, NoteRef
+from ..urls import note_url, passage_url
+from .evidence import Evidence
+from .params import DEFAULT_ANSWER_PARAMS, AnswerParams
+from .retrieval import NoteHit, mmr
+
+NOT_ADDRESSED = "None of the notes address this."
+_NUMBER_WORDS = ["No", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten"]
+
+
+def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evidence: list[Evidence],
+                   threshold: float, params: AnswerParams = DEFAULT_ANSWER_PARAMS,
+                   max_notes: int = 3) -> Answer:
+    """The Markdown answer and its citations (pure: everything comes in as arguments)."""
+    best = max((e.score for e in evidence), default=float("-inf"))
+    if best < threshold:
+        suggestions = [note_ref(snapshot, h.note_id) for h in hits[:3]]
+        return Answer(question=question, answer=NOT_ADDRESSED, abstained=True, suggestions=suggestions)
+
+    # In ranking order (retrieval and passage evidence together), the notes whose evidence is
+    # close enough to the best; diversified so near-duplicate notes don't crowd out others.
+    close = [e for e in evidence if e.score >= max(threshold, best - params.evidence_margin)]
+    chosen = diversify(close, snapshot, max_notes, params.diversity)
+    citations: list[Citation] = []
+    blocks: list[str] = []
+    for n, item in enumerate(chosen, start=1):
+        note = snapshot.notes[item.hit.row]
+        passages = item.quotes[:1]
+        if n == 1 and len(item.quotes) > 1 and item.quotes[1].score >= 0.92 * item.quotes[0].score:
+            passages = sorted(item.quotes[:2], key=lambda q: q.start)
+        for quote in passages:
+            text = note.text[quote.start:quote.end]
+            url = passage_url(note.id, quote.start, quote.end)
+            citations.append(Citation(n=n, note_id=note.id, title=note.title, url=url, quote=text,
+                                      start=quote.start, end=quote.end, score=round(quote.score, 4)))
+            blocks.append(f"{blockquote(text)} [[{n}]]({url})")
+    cited = [c.note_id for c in citations]
+    related = related_notes(snapshot, hits, cited)
+    lines = [f"{_count_words(len(chosen))} {'note addresses' if len(chosen) == 1 else 'notes address'} this:", ""]
+    for block in blocks:
+        lines += [block, ""]
+    sources = " · ".join(
+        f"[{c.n}] [{md_escape(c.title)}]({note_url(c.note_id)})"
+        for c in citations if c.n not in {d.n for d in citations[: citations.index(c)]}
+    )
+    lines.append(f"**Sources:** {sources}")
+    if related:
+        lines += ["", "**Related notes:** " + " · ".join(f"[{md_escape(r.title)}]({r.url})" for r in related)]
+    return Answer(question=question, answer="\n".join(lines), abstained=False, citations=citations,
+                  related=related)
+
+
+def diversify(evidence: list[Evidence], snapshot: Snapshot, k: int, diversity: float) -> list[Evidence]:
+    """Up to k notes by maximal marginal relevance over their note vectors, keeping the first."""
+    if len(evidence) <= 1:
+        return evidence[:k]
+    hits = [NoteHit(row=e.hit.row, note_id=e.hit.note_id, score=-i) for i, e in enumerate(evidence)]
+    kept = {h.note_id for h in mmr(hits, snapshot.note_vectors, k, diversity)}
+    return [e for e in evidence if e.hit.note_id in kept]
+
+
+def related_notes(snapshot: Snapshot, hits: list[NoteHit], cited: list[str], limit: int = 3) -> list[NoteRef]:
+    """Up to three notes worth reading next: linked from the cited notes, then the next retrieved."""
+    seen = set(cited)
+    related: list[NoteRef] = []
+    candidates: list[str] = []
+    for note_id in dict.fromkeys(cited):
+        note = snapshot.note(note_id)
+        if note is not None:
+            candidates += note.links + snapshot.backlinks.get(note_id, [])
+    retrieved = [h.note_id for h in hits[:10]]
+    ranked = [c for c in retrieved if c in candidates] + retrieved  # linked and relevant first
+    for note_id in ranked:
+        if note_id not in seen and snapshot.note(note_id) is not None:
+            seen.add(note_id)
+            related.append(note_ref(snapshot, note_id))
+        if len(related) >= limit:
+            break
+    return related
+
+
+def note_ref(snapshot: Snapshot, note_id: str) -> NoteRef:
+    note = snapshot.note(note_id)
+    return NoteRef(note_id=note_id, title=note.title if note else note_id, url=note_url(note_id))
+
+
+def _count_words(n: int) -> str:
+    return _NUMBER_WORDS[n] if n < len(_NUMBER_WORDS) else str(n)

@@ -1,0 +1,246 @@
+"""Read notes: the one read-only facade the UI and the API use over the index's current snapshot.
+
+    >>> library = Library(lambda: index.snapshot)                     # doctest: +SKIP
+    >>> library.note("does-empathy-training-make-ai-systems-less-reliable").kind  # doctest: +SKIP
+    'source'
+    >>> [n.title for n in library.find(kind="inquiry", query="empathy rewards")][:1]  # doctest: +SKIP
+    ['Can pretrained priors set exploration ceilings for empathetic capability development?']
+    >>> page = library.page("do-reasoning-scaffolds-reshape-which-empathy-skills-models-develop")  # doctest: +SKIP
+    >>> [n.title for n in page.similar][:1]                            # doctest: +SKIP
+    ['Do extended thinking blocks access latent empathetic capabilities in models?']
+
+Everything comes from one snapshot per call (a consistent index version), is
+looked up by note id in memory (ids are never file paths), and is returned as
+pydantic models, so an HTTP API can serve them as they are. Nothing here
+writes, and nothing reaches into the store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from ..index.snapshot import Snapshot
+from ..models import KINDS, Note
+
+SIMILAR_NOTES = 5
+KIND_ORDER = {"inquiry": 0, "note": 1, "source": 2}
+
+
+class NoteSummary(BaseModel):
+    """A note as a list shows it."""
+
+    id: str
+    title: str
+    kind: str
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    score: float | None = None  # search relevance or similarity, where there is one
+
+
+class TitleRef(BaseModel):
+    """A title a note names in one of its sections, resolved to a note of this collection when one has it."""
+
+    title: str
+    note_id: str | None = None
+    description: str = ""
+    relation: str = ""
+
+
+class NotePage(BaseModel):
+    """A note and everything around it: what it cites, what cites it, what is like it."""
+
+    note: Note
+    version: int
+    sources: list[TitleRef] = Field(default_factory=list)  # an inquiry's Sources list
+    links: list[NoteSummary] = Field(default_factory=list)  # notes it cites inline
+    cited_by: list[NoteSummary] = Field(default_factory=list)  # notes and inquiries citing it
+    inquiring_lines: list[TitleRef] = Field(default_factory=list)  # "inquiring lines that use this note"
+    related_concepts: list[TitleRef] = Field(default_factory=list)
+    related_papers: list[TitleRef] = Field(default_factory=list)
+    next_inquiring_lines: list[TitleRef] = Field(default_factory=list)
+    similar: list[NoteSummary] = Field(default_factory=list)  # nearest by embedding
+
+
+@dataclass
+class _Derived:
+    """Per-snapshot lookups, built once on first use."""
+
+    snapshot: Snapshot
+    by_title: dict[str, str]
+    tags: Counter
+    kinds: Counter
+
+
+class Library:
+    """Read-only access to the notes of whatever snapshot `current()` returns at each call."""
+
+    def __init__(self, current: Callable[[], Snapshot]) -> None:
+        self._current = current
+        self._derived: _Derived | None = None
+        self._lock = threading.Lock()
+
+    # --- single notes -----------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self._current().version
+
+    def note(self, note_id: str) -> Note | None:
+        """The note with this id, or None."""
+        return self._current().note(note_id)
+
+    def summary(self, note_id: str) -> NoteSummary | None:
+        note = self.note(note_id)
+        return None if note is None else note_summary(note)
+
+    def page(self, note_id: str, similar: int = SIMILAR_NOTES) -> NotePage | None:
+        """The note with its sources, backlinks, related titles and similar notes; None if unknown."""
+        snapshot = self._current()
+        note = snapshot.note(note_id)
+        if note is None:
+            return None
+        derived = self._lookups(snapshot)
+        resolve = lambda title: derived.by_title.get(title) if derived.by_title.get(title) != note.id else None  # noqa: E731
+        return NotePage(
+            note=note,
+            version=snapshot.version,
+            sources=[TitleRef(title=s.title, note_id=resolve(s.title), description=s.summary) for s in note.sources],
+            links=[note_summary(n) for n in (snapshot.note(i) for i in note.links) if n is not None],
+            cited_by=self.cited_by(note_id, snapshot),
+            inquiring_lines=[TitleRef(title=t, note_id=resolve(t)) for t in note.inquiring_lines],
+            related_concepts=[
+                TitleRef(title=c.title, note_id=resolve(c.title), description=c.description, relation=c.relation)
+                for c in note.related_concepts
+            ],
+            related_papers=[TitleRef(title=t, note_id=resolve(t)) for t in note.related_papers],
+            next_inquiring_lines=[TitleRef(title=t, note_id=resolve(t)) for t in note.next_inquiring_lines],
+            similar=self.similar(note_id, similar, snapshot),
+        )
+
+    def cited_by(self, note_id: str, snapshot: Snapshot | None = None) -> list[NoteSummary]:
+        """Notes whose text or Sources list cite this one: inquiries first, then by title."""
+        snapshot = snapshot or self._current()
+        citing = [snapshot.note(i) for i in snapshot.backlinks.get(note_id, [])]
+        citing = [n for n in citing if n is not None]
+        citing.sort(key=lambda n: (KIND_ORDER.get(n.kind, 9), n.title.lower()))
+        return [note_summary(n) for n in citing]
+
+    def similar(self, note_id: str, k: int = SIMILAR_NOTES, snapshot: Snapshot | None = None) -> list[NoteSummary]:
+        """The `k` notes nearest to this one by embedding (cosine of the notes' mean vectors)."""
+        snapshot = snapshot or self._current()
+        row = snapshot.by_id.get(note_id)
+        if row is None or k <= 0 or len(snapshot.notes) < 2:
+            return []
+        similarities = snapshot.note_vectors @ snapshot.note_vectors[row]
+        similarities[row] = -np.inf
+        k = min(k, len(snapshot.notes) - 1)
+        top = np.argpartition(-similarities, k - 1)[:k]
+        top = top[np.argsort(-similarities[top], kind="stable")]
+        return [note_summary(snapshot.notes[i], score=round(float(similarities[i]), 4)) for i in top]
+
+    # --- the collection ---------------------------------------------------------------------
+
+    def find(
+        self,
+        *,
+        kind: str | None = None,
+        tag: str | None = None,
+        query: str | None = None,
+        limit: int | None = None,
+    ) -> list[NoteSummary]:
+        """Notes filtered by kind and tag; with a query, those matching it best first (BM25 over
+        titles and text), else all of them by kind then title."""
+        snapshot = self._current()
+        keep = np.asarray(
+            [(not kind or n.kind == kind) and (not tag or tag in n.tags) for n in snapshot.notes], dtype=bool
+        )
+        query = (query or "").strip()
+        if not query:
+            rows = [r for r in range(len(snapshot.notes)) if keep[r]]
+            rows.sort(key=lambda r: (KIND_ORDER.get(snapshot.notes[r].kind, 9), snapshot.notes[r].title.lower()))
+            found = [note_summary(snapshot.notes[r]) for r in rows]
+        else:
+            found = [note_summary(snapshot.notes[r], score=s) for r, s in _search(snapshot, query, keep)]
+        return found[:limit] if limit else found
+
+    def kinds(self) -> dict[str, int]:
+        """How many notes of each kind, in a fixed order (kinds with none left out)."""
+        counts = self._lookups(self._current()).kinds
+        return {k: counts[k] for k in KINDS if counts.get(k)}
+
+    def tags(self) -> dict[str, int]:
+        """Every tag and how many notes carry it, most used first."""
+        return dict(self._lookups(self._current()).tags.most_common())
+
+    def example_questions(self, n: int = 6) -> list[str]:
+        """Questions worth asking this collection: the inquiring lines' titles (they are questions),
+        then other question-shaped titles."""
+        snapshot = self._current()
+        ranked = sorted(snapshot.notes, key=lambda x: (KIND_ORDER.get(x.kind, 9), x.id))
+        questions = [note.title for note in ranked if note.title.rstrip().endswith("?")]
+        return questions[:n] if questions else [note.title for note in ranked[:n]]
+
+    def stats(self) -> dict:
+        """The served version and how many notes and chunks it holds."""
+        snapshot = self._current()
+        return {
+            "version": snapshot.version,
+            "notes": len(snapshot.notes),
+            "chunks": len(snapshot.chunk_ids),
+            "kinds": self.kinds(),
+        }
+
+    def resolve_title(self, title: str) -> str | None:
+        """The id of the note with this title (or alias), if the collection has one."""
+        return self._lookups(self._current()).by_title.get(title)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _lookups(self, snapshot: Snapshot) -> _Derived:
+        derived = self._derived
+        if derived is not None and derived.snapshot is snapshot:
+            return derived
+        with self._lock:
+            if self._derived is None or self._derived.snapshot is not snapshot:
+                by_title: dict[str, str] = {}
+                for note in snapshot.notes:
+                    for name in [note.title, *note.aliases]:
+                        by_title.setdefault(name, note.id)
+                self._derived = _Derived(
+                    snapshot=snapshot,
+                    by_title=by_title,
+                    tags=Counter(tag for note in snapshot.notes for tag in set(note.tags)),
+                    kinds=Counter(note.kind for note in snapshot.notes),
+                )
+            return self._derived
+
+
+def note_summary(note: Note, score: float | None = None) -> NoteSummary:
+    return NoteSummary(id=note.id, title=note.title, kind=note.kind, description=note.description,
+                       tags=list(note.tags), score=score)
+
+
+def _search(snapshot: Snapshot, query: str, keep: np.ndarray) -> list[tuple[int, float]]:
+    """Rows matching the query with a score: each note's best chunk by BM25 (titles are part of every
+    chunk's text), plus a bonus when the query appears verbatim in the title or text; notes
+    match by the literal text alone when the query has no searchable words ("what is")."""
+    scores = np.zeros(len(snapshot.notes), dtype=np.float32)
+    if len(snapshot.chunk_ids):
+        chunk_scores = snapshot.lexical.scores(query, keep[snapshot.chunk_note])
+        np.maximum.at(scores, snapshot.chunk_note, chunk_scores)
+    needle = query.lower()
+    for row, note in enumerate(snapshot.notes):
+        if not keep[row]:
+            continue
+        if needle in note.title.lower():
+            scores[row] += 10.0
+        elif needle in note.text.lower() or needle in note.description.lower():
+            scores[row] += 2.0
+    rows = [r for r in np.argsort(-scores, kind="stable") if scores[r] > 0 and keep[r]]
+    return [(int(r), round(float(scores[r]), 4)) for r in rows]

@@ -1,0 +1,152 @@
+"""The one service object: the long-lived parts, built once from `Settings` and passed down.
+
+    with Bot.open(Settings()) as notes:          # the embedder, the store, the served index
+        notes.ask("Does warmth training make models less reliable?")
+        notes.search("warmth and reliability", k=5)
+        notes.library.page("does-warmth-training-make-language-models-less-reliable")
+        notes.ingest()                           # bring the index up to date (embedded store)
+
+    bot.ask("...")                               # the simple entry point: opens a Bot, asks, closes
+
+`bot.ask`, the CLI, `bot eval` and the app's runtime all go through a `Bot`; nothing keeps
+models or indexes in module globals. Opening is the only place that may build an index (when
+none is committed yet and `build_if_missing`): the read path never builds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import IndexMissing
+from .index.embedder import Embedder
+from .index.ingest import IngestReport
+from .index.ingest import ingest as run_ingest
+from .index.served import Index
+from .index.snapshot import Snapshot, cache_root, load_snapshot
+from .index.store import Store
+from .models import Answer
+from .query.answer import Response, answer_question, respond
+from .query.library import Library
+from .query.params import DEFAULT_ANSWER_PARAMS, AnswerParams
+from .query.search import SearchHit, search_notes
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Bot:
+    """The embedder, the store and the served index of one configuration."""
+
+    def __init__(self, settings: Settings, index: Index) -> None:
+        self.settings = settings
+        self.index = index
+        self.library = Library(lambda: index.snapshot)
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.index.embedder
+
+    @property
+    def store(self) -> Store:
+        return self.index.store
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The served version (one consistent snapshot; take it once per request)."""
+        return self.index.snapshot
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings | None = None,
+        *,
+        build_if_missing: bool = True,
+        build_from: Sequence[str | Path] | None = None,
+        purpose: str = "bot",
+        store_path: Path | None = None,
+        progress: bool = True,
+        embedder: Embedder | None = None,
+    ) -> Bot:
+        """Open the configured index; with none committed yet, ingest `build_from` (default:
+        BOT_NOTES_DIR) first, or raise IndexMissing when `build_if_missing` is False.
+
+        `store_path` forces an embedded store there (evaluation corpora); `embedder` reuses a
+        loaded one (a test session, a benchmark comparing systems)."""
+        settings = settings or Settings()
+        embedder = embedder or Embedder.load(settings)
+        store = Store.open(settings, embedder.fingerprint, path=store_path, purpose=purpose)
+        try:
+            version = store.version()
+            if version == 0:
+                if not build_if_missing:
+                    raise IndexMissing(store.name, store.location)
+                log.info("no index yet: building it from %s", ", ".join(map(str, build_from or settings.notes_dirs)))
+                report = run_ingest(list(build_from) if build_from else None, settings, store, embedder,
+                                    progress=progress)
+                log.info("%s", report.summary())
+                version = report.version
+            snapshot = load_snapshot(store, version, embedder.dimension, cache_root(settings))
+        except BaseException:
+            store.close()
+            raise
+        return cls(settings, Index(settings, store, embedder, snapshot))
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def ask(self, question: str, history: Sequence[dict] | None = None, filters: dict | None = None) -> Answer:
+        """Answer a question from the notes (see `bot.ask`)."""
+        return answer_question(self.index, question, history, filters)
+
+    def respond(self, question: str, history: Sequence[dict] | None = None, filters: dict | None = None, *,
+                params: AnswerParams = DEFAULT_ANSWER_PARAMS, timings: dict[str, float] | None = None,
+                candidates: int | None = None) -> Response:
+        """The answer with the ranked notes and scored passages it was made from."""
+        return respond(self.index, question, history, filters, params=params, timings=timings,
+                       candidates=candidates)
+
+    def search(self, query: str, k: int = 10, filters: dict | None = None) -> list[SearchHit]:
+        """The `k` notes best matching `query`, each with its best passages."""
+        return search_notes(self.index, query, k, filters)
+
+    # --- keeping it current -------------------------------------------------------------------
+
+    def ingest(self, paths: Sequence[str | Path] | None = None, *, rebuild: bool = False,
+               progress: bool = True) -> IngestReport:
+        """Index the notes under `paths` (default: BOT_NOTES_DIR) as a new version, then serve it."""
+        report = run_ingest(list(paths) if paths else None, self.settings, self.store, self.embedder,
+                            rebuild=rebuild, progress=progress)
+        self.refresh()
+        return report
+
+    def refresh(self) -> bool:
+        """Serve the newest committed version if it changed (a `bot ingest` elsewhere); True when it did."""
+        return self.index.refresh()
+
+    def close(self) -> None:
+        """Release the store (and the embedded store's lock)."""
+        self.index.close()
+
+    def __enter__(self) -> Bot:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def ask(
+    question: str,
+    history: Sequence[dict] | None = None,
+    filters: dict | None = None,
+    settings: Settings | None = None,
+) -> Answer:
+    """Answer a question from the configured notes, with quoted passages and numbered citations.
+
+    `history` is the conversation so far (`[{"role": "user"|"assistant", "content": str}]`);
+    `filters` is `{"kinds": [...], "tags": [...], "note_ids": [...]}`, each optional.
+    Opens the index for this one question (building it from BOT_NOTES_DIR if there is none)
+    and closes it again; to ask many questions, keep a `Bot.open(settings)` instead.
+    """
+    with Bot.open(settings or Settings()) as notes:
+        return notes.ask(question, history, filters)

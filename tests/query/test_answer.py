@@ -1,0 +1,293 @@
+"""Answers on the real seed pages: the note each question must cite, abstention, follow-ups, format."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.query.compose import NOT_ADDRESSED
+from bot.errors import QuestionError
+from bot.query.answer import answer_question
+from bot.query.followups import expand_follow_up, is_follow_up
+from bot.urls import passage_url
+from bot.service import Bot
+from bot.errors import FilterError
+from bot.settings import Settings
+
+from ..conftest import SEEDS
+
+pytestmark = pytest.mark.integration
+
+# Written from reading the five pages in seeds/: each question in its own words, and the note
+# that holds the answer (a source note's summary, or the page itself).
+SEED_QUESTIONS = [
+    ("How many percentage points did warmth training add to error rates across the five models?",
+     "does-warmth-training-make-language-models-less-reliable"),
+    ("What happens when thinking and non-thinking models are trained with the same emotion reward?",
+     "do-reasoning-scaffolds-reshape-which-empathy-skills-models-develop"),
+    ("Do LLMs give solution-focused advice when a client discloses emotions?",
+     "do-llm-therapists-respond-to-emotions-like-low-quality-human-therapists"),
+    ("By how much does preference alignment cut grounding acts below human levels?",
+     "does-preference-optimization-harm-conversational-understanding"),
+    ("How accurately did GPT-4.5 judge the appropriateness of social scenarios?",
+     "can-ai-systems-learn-social-norms-without-embodied-experience"),
+    ("How does RLVER use a simulated user's emotion trajectory as a reward?",
+     "can-emotion-rewards-make-language-models-genuinely-empathic"),
+    ("How long did it take to create proto-personas with an LLM?",
+     "can-ai-generated-personas-build-genuine-empathy-in-product-teams"),
+    ("What does Shanahan argue about role-play and a model's true self?",
+     "does-a-language-model-have-an-authentic-voice-underneath"),
+    ("Did LLMs score higher than trainee therapists on empathy and validation?",
+     "can-language-models-match-therapist-empathy-in-real-conversations"),
+    ("Why do chatbots miss users who are ambivalent about changing their health behaviour?",
+     "why-can-t-chatbots-detect-when-users-are-ambivalent-about-change"),
+    ("What directive information do scalar rewards throw away compared with natural feedback?",
+     "can-scalar-rewards-capture-all-the-information-in-agent-feedback"),
+    ("Does RL training collapse the behavioural diversity of search agents?",
+     "does-reinforcement-learning-squeeze-exploration-diversity-in-search-agents"),
+    ("Are maximally challenging training environments worse for empathetic agents?",
+     "do-harder-training-environments-always-produce-better-empathetic-ai-agents"),
+    ("Which mechanisms elicit reasoning that is already present in base model activations?",
+     "do-base-models-already-contain-hidden-reasoning-ability"),
+    ("Does thinking mode make vanilla models doubt themselves?",
+     "does-extended-thinking-help-or-hurt-model-reasoning"),
+    ("Is trait-level warmth training worse for factual accuracy than behaviour-level emotion rewards?",
+     "does-training-granularity-change-how-ai-empathy-affects-reliability"),
+    ("Do language models use more moral framing than people in their arguments?",
+     "do-llms-use-moral-language-more-than-humans"),
+    ("Why does RLHF push therapy chatbots toward fixing problems instead of emotional holding?",
+     "does-rlhf-training-push-therapy-chatbots-toward-problem-solving"),
+    ("Do hybrid Bayesian architectures with explicit belief tracking beat LLMs at perspective-taking?",
+     "do-large-language-models-genuinely-simulate-mental-states"),
+    ("Why is recognizing a feeling not enough for empathy without knowing the person's character?",
+     "can-ai-give-truly-empathetic-responses-without-knowing-someone-s-character",
+     "why-does-effective-empathy-require-deep-character-knowledge-of-the-person"),  # either holds the answer
+]
+
+OFF_TOPIC = [
+    "What is the capital of France?",
+    "How do I bake sourdough bread at home?",
+    "Who won the 2018 FIFA World Cup?",
+    "How do I change a flat bicycle tyre?",
+    "What is the time complexity of quicksort?",
+    "How do I configure nginx as a reverse proxy?",
+    "What's a good recipe for vegetable lasagna?",
+    "How are capital gains taxed in Germany?",
+]
+
+
+@pytest.fixture(scope="module")
+def seed_index(tmp_path_factory, embedder):
+    settings = Settings(data_dir=tmp_path_factory.mktemp("answer-data"), notes_dir=str(SEEDS))
+    index = Bot.open(settings, progress=False).index
+    yield index
+    index.close()
+
+
+def cited_ids(answer) -> list[str]:
+    return list(dict.fromkeys(c.note_id for c in answer.citations))
+
+
+@pytest.mark.parametrize("question,note_ids", [(q, tuple(ids)) for q, *ids in SEED_QUESTIONS],
+                         ids=[n[1] for n in SEED_QUESTIONS])
+def test_seed_question_cites_its_note(seed_index, question, note_ids):
+    answer = answer_question(seed_index, question)
+    assert not answer.abstained, question
+    assert set(note_ids) & set(cited_ids(answer)), (question, cited_ids(answer))
+
+
+def test_most_seed_questions_cite_their_note_first(seed_index):
+    first = [cited_ids(answer_question(seed_index, q))[0] in ids for q, *ids in SEED_QUESTIONS]
+    assert sum(first) >= 0.8 * len(first), [q for (q, *_), ok in zip(SEED_QUESTIONS, first) if not ok]
+
+
+@pytest.mark.parametrize("question", OFF_TOPIC)
+def test_off_topic_question_abstains(seed_index, question):
+    answer = answer_question(seed_index, question)
+    assert answer.abstained and answer.answer == NOT_ADDRESSED
+    assert answer.citations == []
+    assert 1 <= len(answer.suggestions) <= 3
+    assert all(s.url == f"/notes/{s.note_id}" for s in answer.suggestions)
+
+
+def test_asking_a_title_cites_that_note_first(seed_index):
+    for note in seed_index.snapshot.notes:
+        answer = answer_question(seed_index, note.title)
+        assert answer.citations and answer.citations[0].note_id == note.id, (note.title, cited_ids(answer))
+
+
+def test_answer_format(seed_index):
+    answer = answer_question(seed_index, "Does empathy training make models less reliable?")
+    lines = answer.answer.splitlines()
+    assert re.fullmatch(r"(One note addresses|(Two|Three) notes address) this:", lines[0])
+    numbers = sorted({c.n for c in answer.citations})
+    assert numbers == list(range(1, len(numbers) + 1))
+    for citation in answer.citations:
+        note = seed_index.snapshot.note(citation.note_id)
+        assert note.text[citation.start:citation.end] == citation.quote
+        assert citation.url == passage_url(citation.note_id, citation.start, citation.end)
+        assert citation.url == f"/notes/{citation.note_id}?hl={citation.start}-{citation.end}#hl"
+        assert f"[[{citation.n}]]({citation.url})" in answer.answer
+        assert len(citation.quote) <= 400 and citation.quote != note.title
+    by_note = {}
+    for citation in answer.citations:  # one number per note
+        assert by_note.setdefault(citation.note_id, citation.n) == citation.n
+    assert len(set(by_note.values())) == len(by_note)
+    assert len(answer.related) <= 3
+    assert not {r.note_id for r in answer.related} & set(by_note)
+    assert all(line.startswith("> ") for line in lines if line.startswith(">"))
+
+
+def test_quotes_never_come_from_structure_or_prompt(seed_index):
+    snapshot = seed_index.snapshot
+    for question, _ in SEED_QUESTIONS[:8]:
+        for citation in answer_question(seed_index, question).citations:
+            note = snapshot.note(citation.note_id)
+            assert citation.quote not in note.research_prompt
+            assert citation.start >= 0 and citation.end <= len(note.text)
+
+
+def test_filters_restrict_both_searches(seed_index):
+    answer = answer_question(seed_index, "Does warmth training hurt reliability?", filters={"kinds": ["inquiry"]})
+    kinds = {seed_index.snapshot.note(c.note_id).kind for c in answer.citations}
+    assert kinds == {"inquiry"}
+    only = "do-reasoning-scaffolds-reshape-which-empathy-skills-models-develop"
+    answer = answer_question(seed_index, "thinking models empathy", filters={"note_ids": [only]})
+    assert cited_ids(answer) == [only]
+    with pytest.raises(FilterError, match="kinds are"):
+        answer_question(seed_index, "anything", filters={"kinds": ["essay"]})
+
+
+def test_bad_questions_say_why(seed_index):
+    with pytest.raises(QuestionError, match="empty"):
+        answer_question(seed_index, "   ")
+    with pytest.raises(QuestionError, match="limit"):
+        answer_question(seed_index, "why " * 1000)
+
+
+def test_timings_name_every_stage(seed_index):
+    timings: dict[str, float] = {}
+    answer_question(seed_index, "Does warmth training hurt reliability?", timings=timings)
+    assert {"embed", "dense", "lexical", "search", "fusion", "quotes", "compose"} <= set(timings)
+    assert timings["search"] == pytest.approx(timings["dense"] + timings["lexical"])
+    assert all(value >= 0 for value in timings.values())
+
+
+# --- follow-ups -------------------------------------------------------------------------------
+
+
+def turn(index, question, history=None):
+    answer = answer_question(index, question, history)
+    return answer, (history or []) + [{"role": "user", "content": question},
+                                      {"role": "assistant", "content": answer.answer}]
+
+
+def test_follow_up_is_resolved_against_the_previous_turn(seed_index):
+    _, history = turn(seed_index, "Does warmth training make language models less reliable?")
+    follow_up = "and what about behaviour-level emotion rewards?"
+    answer = answer_question(seed_index, follow_up, history)
+    # Resolved: the evidence is about reliability under behavior-level rewards, the new aspect of the old topic.
+    first = answer.citations[0].quote.lower()
+    assert "warmth" in first and "behavior-level" in first, first
+    alone = answer_question(seed_index, follow_up)
+    assert "warmth" not in alone.citations[0].quote.lower()
+
+
+def test_follow_up_about_the_other_side(seed_index):
+    _, history = turn(seed_index, "What do thinking models improve at under empathy RL training?")
+    answer = answer_question(seed_index, "and what about non-thinking models?", history)
+    assert cited_ids(answer)[0] == "do-reasoning-scaffolds-reshape-which-empathy-skills-models-develop"
+
+
+def test_follow_up_chain_keeps_the_topic(seed_index):
+    _, history = turn(seed_index, "Do LLM therapists jump to problem-solving when users share emotions?")
+    _, history = turn(seed_index, "why?", history)
+    query, cited = expand_follow_up("and is RLHF to blame?", history)
+    assert "therapists" in query and "RLHF" in query
+    assert cited  # the notes the previous answer cited, read from its links
+
+
+def test_follow_up_resolution_is_deterministic():
+    history = [
+        {"role": "user", "content": "Does warmth training hurt reliability?"},
+        {"role": "assistant", "content": "> quote [[1]](/notes/does-warmth?hl=1-9#hl)"},
+    ]
+    first = expand_follow_up("and what about empathy?", history)
+    assert first == expand_follow_up("and what about empathy?", history)
+    assert first == ("and what about empathy? Does warmth training hurt reliability?", {"does-warmth"})
+
+
+def test_gradio_style_content_parts_are_read():
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": "Does RL squeeze exploration?"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "[[1]](/notes/x%2Fy?hl=0-5#hl)"}]},
+    ]
+    assert expand_follow_up("why?", history) == ("why? Does RL squeeze exploration?", {"x/y"})
+
+
+def test_new_question_is_not_a_follow_up():
+    history = [{"role": "user", "content": "Does warmth training hurt reliability?"},
+               {"role": "assistant", "content": "..."}]
+    question = "Can AI systems learn social norms without embodied experience?"
+    assert not is_follow_up(question)
+    assert expand_follow_up(question, history) == (question, set())
+    assert is_follow_up("and what about non-thinking models?") and is_follow_up("why?")
+    assert is_follow_up("does it hold for them too?")
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st  # noqa: E402
+
+_WORDS = ["warmth", "empathy", "reasoning", "RLHF", "therapists", "reward", "models", "thinking", "why",
+          "does", "the", "of", "character", "reliability", "personas", "norms", "banana", "quantum", "?"]
+questions = st.one_of(
+    st.text(min_size=1, max_size=200).filter(lambda s: s.strip()),
+    st.lists(st.sampled_from(_WORDS), min_size=1, max_size=12).map(" ".join),
+)
+
+
+@hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(question=questions)
+def test_every_citation_is_verbatim_and_every_number_is_cited(seed_index, question):
+    answer = answer_question(seed_index, question)
+    snapshot = seed_index.snapshot
+    for citation in answer.citations:
+        assert snapshot.note(citation.note_id).text[citation.start:citation.end] == citation.quote
+        assert 0 < len(citation.quote) <= 400
+    shown = {int(n) for n in re.findall(r"\[\[(\d+)\]\]\(/notes/", answer.answer)}
+    assert shown == {c.n for c in answer.citations}
+    if answer.abstained:
+        assert answer.answer == NOT_ADDRESSED and not answer.citations
+
+
+@pytest.mark.integration
+def test_the_term_tables_give_what_tokenizing_the_text_gives(seed_index, tmp_path):
+    """Questions score sentences and titles from term ids worked out when the snapshot was built;
+    they must agree with tokenizing the text itself, also for a snapshot read back from its cache."""
+    import numpy as np
+
+    from bot.index.snapshot import _read_cache, _write_cache
+    from bot.index.lexical import row_sums, tokenize
+    from bot.query.quotes import sentence_terms
+    from bot.query.passages import QueryTerms
+    from bot.query.retrieval import title_match, title_matches
+
+    _write_cache(seed_index.snapshot, tmp_path / "v1")
+    for snapshot in (seed_index.snapshot, _read_cache(tmp_path / "v1")):
+        rows = np.arange(len(snapshot.notes))
+        for question in ["Does warmth training make models less reliable?", "What is RLVER?", "empathy"]:
+            weights = snapshot.lexical.weights(list(dict.fromkeys(tokenize(question))))
+            terms = QueryTerms.of(snapshot, weights)
+            every = np.arange(len(snapshot.sentence_note))
+            shares = row_sums(snapshot.sentence_term_ptr, snapshot.sentence_term_ids, every, terms.ids,
+                              terms.id_weights) / terms.total
+            expected = [sum(w for t, w in weights.items() if t in sentence_terms(
+                snapshot.notes[snapshot.sentence_note[r]].text[snapshot.sentence_start[r]:snapshot.sentence_end[r]]))
+                / terms.total for r in every]
+            assert np.allclose(shares, expected) and max(expected) > 0
+            titles = title_matches(snapshot, rows, question)
+            assert np.allclose(titles, [title_match(set(tokenize(question)), n.title) for n in snapshot.notes])
+        own_title = snapshot.notes[0].title
+        assert title_matches(snapshot, rows[:1], own_title)[0] == 1.0
