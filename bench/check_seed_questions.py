@@ -48,7 +48,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.notes import build_notes, parse_file, resolve_links  # noqa: E402
+from bot.notes.collection import build_notes# noqa: E402
+from bot.notes.formats import parse_file
+from bot.notes.links import resolve_links
 
 CATEGORIES = {"body", "section", "paraphrase", "offtopic"}
 SECTIONS = {
