@@ -20,9 +20,9 @@ import threading
 import time
 
 from ..auth.accounts import Accounts
-from ..errors import AccountsError
+from ..errors import AccountsError, SettingsError
 from ..logs import setup_logging
-from ..settings import Settings
+from ..settings import Settings, load_settings
 from .runtime import AppRuntime
 
 log = logging.getLogger(__name__)
@@ -134,11 +134,9 @@ def port_problem(host: str, port: int) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """`python app.py`: settings from BOT_* variables and .env."""
     setup_logging(0, False)
-    from pydantic import ValidationError
-
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        print(f"Error: invalid settings:\n{exc}", file=sys.stderr)
-        return 2
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return exc.exit_code
     return serve(settings)
