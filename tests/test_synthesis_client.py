@@ -281,7 +281,7 @@ def test_real_llama_cpp_server_streams_and_every_sentence_is_kept_or_dropped(lla
 
     messages = messages_for(passages)
     # Generous: a 270M model on two shared cores; the point is the protocol, not the speed.
-    with LLMClient(llama_server, model="gemma-3-270m", timeout=120, max_tokens=80, temperature=0.0) as c:
+    with LLMClient(llama_server, model="gemma-3-270m", timeout=120, max_tokens=48, temperature=0.0) as c:
         verifier = Verifier(passages, embedder.encode)
         deltas = []
         for delta in c.stream(messages):
