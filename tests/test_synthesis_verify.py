@@ -141,20 +141,36 @@ def test_mixed_answer_keeps_order_and_partitions_every_sentence(embedder, passag
     assert len(result.checked) == len(split_answer(text))
 
 
-def test_one_embedding_call_for_a_whole_answer(embedder, passages):
-    calls = []
-
+def counting(embedder, calls):
     def embed(texts):
-        calls.append(len(texts))
+        calls.append(list(texts))
         return embedder.encode(texts)
+    return embed
 
-    verifier = Verifier(passages, embed)
-    verifier.prepare()  # every passage's segments, once
-    verifier.feed(" ".join(FAITHFUL[:6]))
+
+def test_embedding_calls_are_batched(embedder, passages):
+    calls: list[list[str]] = []
+    verifier = Verifier(passages, counting(embedder, calls))
+    verifier.prepare()  # every passage's sentences, in one call
+    verifier.feed(" ".join(FAITHFUL[:4]) + " " + FAITHFUL[6])
     verifier.finish()
-    assert len(calls) == 3  # the segments; the five complete sentences; the last one
-    assert calls[1:] == [5, 1]
-    assert len(verifier.result.kept) == 6
+    assert [len(c) for c in calls[1:]] == [4, 1]  # the four complete sentences together; the last one
+    assert len(verifier.result.kept) == 5
+    # clauses only when needed: a negated sentence looks for the clause it paraphrases
+    verifier.feed(" " + FAITHFUL[4])
+    verifier.finish()
+    assert len(calls) == 5 and calls[3] == [FAITHFUL[4].removesuffix(" [2].") + "."]
+    assert calls[4] and all(text in passages[1].text for text in calls[4])  # the clauses of passage 2
+
+
+def test_sentence_vectors_from_the_index_are_used(embedder, passages):
+    # As the answer layer will pass them: the passage's sentences with the vectors ingest computed.
+    sentences = tuple(segments(passages[2].text)[:2])
+    given = Passage(3, passages[2].text, sentences=sentences, vectors=embedder.encode(list(sentences)))
+    calls: list[list[str]] = []
+    result = verify(FAITHFUL[6], [given], counting(embedder, calls))
+    assert len(result.kept) == 1
+    assert calls == [[FAITHFUL[6].removesuffix(" [3].") + "."]]  # only the LLM's sentence was embedded
 
 
 def test_abstention_is_recognised_not_checked(embedder, passages):

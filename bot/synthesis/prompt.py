@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 Span = tuple[int, int]
 
@@ -48,14 +50,21 @@ numbers exactly as the passages write them.
 - If the passages do not answer the question, reply with exactly: {ABSTENTION}"""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Passage:
     """What the LLM reads as `[number] text`: `number` is the citation number the answer shows.
-    Several passages may share a number (two quotes of one note)."""
+    Several passages may share a number (two quotes of one note).
+
+    `sentences` and `vectors` are optional: the passage's sentences and their L2-normalised vectors
+    as the index already has them (the snapshot's sentence vectors, computed at ingest). Given, the
+    verifier embeds only the LLM's sentences; otherwise it splits and embeds `text` itself.
+    """
 
     number: int
     text: str
     title: str = ""
+    sentences: tuple[str, ...] = ()
+    vectors: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -147,7 +156,7 @@ def _gist(answer: str, max_chars: int) -> str:
     text = _MARKDOWN_LINK.sub(r"\1", text)
     text = _CITATION_MARK.sub("", text)
     text = re.sub(r"[*_>#`]+", "", text)
-    text = " ".join(text.split())
+    text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))
     if len(text) <= max_chars:
         return text
     return text[:max_chars].rsplit(" ", 1)[0] + " …"

@@ -267,8 +267,10 @@ class _Cited:
     terms: set[str]
     facts: set[tuple[str, str]]
     plain: str
-    segments: list[str]
-    vectors: np.ndarray | None
+    sentences: list[str]
+    clauses: list[str]
+    sentence_vectors: np.ndarray | None = None
+    clause_vectors: np.ndarray | None = None
 
 
 class Verifier:
@@ -327,22 +329,34 @@ class Verifier:
         the passages they cite (and of `numbers`) that have no vectors yet."""
         wanted = [i for i, c in enumerate(claims) if self._precheck(c) is None]
         needed = {n for i in wanted for n in claims[i].citations} | set(numbers)
-        unembedded = [n for n in sorted(needed) if n in self._passages and self._cited(n).vectors is None]
-        texts = [claims[i].text for i in wanted]
-        for n in unembedded:
-            texts.extend(self._cited(n).segments)
+        unembedded = [self._cited(n) for n in sorted(needed) if n in self._passages]
+        unembedded = [c for c in unembedded if c.sentence_vectors is None]
+        texts = [claims[i].text for i in wanted] + [t for c in unembedded for t in c.sentences]
         vectors: list[np.ndarray | None] = [None] * len(claims)
         if not texts:
             return vectors
-        rows = np.asarray(self.embed(texts), dtype=np.float32).reshape(len(texts), -1)
+        rows = self._embed(texts)
         for i, row in zip(wanted, rows):
             vectors[i] = row
         at = len(wanted)
-        for n in unembedded:
-            cited = self._cited(n)
-            cited.vectors = rows[at:at + len(cited.segments)]
-            at += len(cited.segments)
+        for cited in unembedded:
+            cited.sentence_vectors = rows[at:at + len(cited.sentences)]
+            at += len(cited.sentences)
         return vectors
+
+    def _embed_clauses(self, numbers: Iterable[int]) -> None:
+        """The clauses of these passages' long sentences, embedded in one call when first needed."""
+        pending = [self._cited(n) for n in numbers]
+        pending = [c for c in pending if c.clause_vectors is None]
+        texts = [t for c in pending for t in c.clauses]
+        rows = self._embed(texts) if texts else np.zeros((0, 0), dtype=np.float32)
+        at = 0
+        for cited in pending:
+            cited.clause_vectors = rows[at:at + len(cited.clauses)]
+            at += len(cited.clauses)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.embed(texts), dtype=np.float32).reshape(len(texts), -1)
 
     # --- the checks -------------------------------------------------------------------------
 
@@ -385,35 +399,57 @@ class Verifier:
         return None
 
     def _meaning(self, claim: Claim, vector: np.ndarray) -> tuple[str, str] | None:
-        """The checks on the embedding: closeness to a cited sentence, then negation."""
+        """The checks on the embedding: closeness to a cited sentence or clause, then negation.
+
+        Sentences first (their vectors are cheap: one batch, often cached since ingest); the clauses
+        of long sentences only when no sentence is close enough, or to find what a negated sentence
+        paraphrases."""
         marks = "".join(f"[{n}]" for n in claim.citations)
-        scored: list[tuple[float, str]] = []
-        for n in claim.citations:
-            cited = self._cited(n)
-            if cited.vectors is not None and len(cited.segments):
-                scored.extend(zip((cited.vectors @ vector).tolist(), cited.segments))
+        said = negations(claim.text) if self.check_negation else []
+        scored = self._scored(claim, vector, clauses=False)
+        if not scored or scored[0][0] < self.min_similarity or said:
+            self._embed_clauses(claim.citations)
+            scored = self._scored(claim, vector, clauses=True)
         if not scored:
             return "similarity", f"not supported by {marks}: the passage has no sentences to compare"
-        scored.sort(key=lambda pair: -pair[0])
         best = scored[0][0]
         if best < self.min_similarity:
             return "similarity", (f"not supported by {marks}: no sentence there says this "
                                   f"(closest similarity {best:.2f}, needs {self.min_similarity:.2f})")
-        if self.check_negation:
-            said = negations(claim.text)
-            if said and not any(negations(segment) for segment in _closest(claim.text, scored)):
-                return "negation", (f'not supported by {marks}: it says "{said[0]}", and the closest '
-                                    "sentences there say no such thing")
+        if said and not any(negations(segment) for segment in _closest(claim.text, scored)):
+            return "negation", (f'not supported by {marks}: it says "{said[0]}", and the closest '
+                                "sentences there say no such thing")
         return None
 
+    def _scored(self, claim: Claim, vector: np.ndarray, *, clauses: bool) -> list[tuple[float, str]]:
+        """(cosine, segment) for the cited passages' sentences (and clauses), best first."""
+        scored: list[tuple[float, str]] = []
+        for n in claim.citations:
+            cited = self._cited(n)
+            pairs = [(cited.sentence_vectors, cited.sentences)]
+            if clauses:
+                pairs.append((cited.clause_vectors, cited.clauses))
+            for matrix, texts in pairs:
+                if matrix is not None and len(texts):
+                    scored.extend(zip((matrix @ vector).tolist(), texts))
+        return sorted(scored, key=lambda pair: -pair[0])
+
     def _cited(self, number: int) -> _Cited:
-        """The passage(s) numbered `number`, prepared once: terms, facts and segments to compare with
-        (`_embed_for` fills in the segments' vectors)."""
+        """The passage(s) numbered `number`, prepared once: terms, facts, sentences and clauses to
+        compare with (their vectors come when first needed)."""
         if number in self._cited_cache:
             return self._cited_cache[number]
-        text = "\n".join(p.text for p in self._passages[number])
+        passages = self._passages[number]
+        text = "\n".join(p.text for p in passages)
+        vectors = None
+        if all(p.vectors is not None and len(p.sentences) == len(p.vectors) for p in passages):
+            sentences = [s for p in passages for s in p.sentences]  # as the index has them
+            clauses = [c for s in sentences for c in sentences_and_clauses(s)[1]]
+            vectors = np.vstack([np.asarray(p.vectors, dtype=np.float32) for p in passages])
+        else:
+            sentences, clauses = sentences_and_clauses(text)
         cited = _Cited(text=text, terms=_content_terms(text), facts={(f.kind, f.value) for f in extract_facts(text)},
-                       plain=_plain(text), segments=segments(text), vectors=None)
+                       plain=_plain(text), sentences=sentences, clauses=clauses, sentence_vectors=vectors)
         self._cited_cache[number] = cited
         return cited
 
@@ -467,18 +503,25 @@ _CLAUSE_BREAK = re.compile(r"\s*(?:;|:\s|\s[—–-]\s|,\s+(?=(?:but|while|yet|w
 MIN_CLAUSE_WORDS = 4
 
 
-def segments(text: str) -> list[str]:
-    """What a sentence is compared with: each sentence of `text`, and the clauses of the sentences
-    that have several (at least MIN_CLAUSE_WORDS words each)."""
+def sentences_and_clauses(text: str) -> tuple[list[str], list[str]]:
+    """What a sentence is compared with: the sentences of `text`, and the clauses of those that have
+    several (at least MIN_CLAUSE_WORDS words each)."""
     from ..sentences import split_sentences  # bot.notes.sentences after the refactor
 
-    out: list[str] = []
+    sentences: list[str] = []
+    clauses: list[str] = []
     for start, end in split_sentences(text):
         sentence = text[start:end].strip()
         if not sentence:
             continue
-        out.append(sentence)
-        clauses = [c for c in _CLAUSE_BREAK.split(sentence) if len(c.split()) >= MIN_CLAUSE_WORDS]
-        if len(clauses) > 1:
-            out.extend(clauses)
-    return out
+        sentences.append(sentence)
+        parts = [c for c in _CLAUSE_BREAK.split(sentence) if len(c.split()) >= MIN_CLAUSE_WORDS]
+        if len(parts) > 1:
+            clauses.extend(parts)
+    return sentences, clauses
+
+
+def segments(text: str) -> list[str]:
+    """Every sentence of `text` and then every clause: all a sentence may be compared with."""
+    sentences, clauses = sentences_and_clauses(text)
+    return sentences + clauses
