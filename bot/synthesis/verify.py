@@ -143,7 +143,8 @@ class SentenceStream:
 # --- abstention ----------------------------------------------------------------------------------
 _ABSTAINING = re.compile(
     r"^(?:none of the (?:provided |given )?(?:notes|passages) (?:address|addresses|answer|answers|cover|covers)"
-    r" (?:this|that|the question|it)|the (?:notes|passages) do not (?:address|answer|cover) (?:this|that|the question))$"
+    r" (?:this|that|the question|it)"
+    r"|the (?:notes|passages) do not (?:address|answer|cover) (?:this|that|the question))$"
 )
 
 
@@ -169,7 +170,8 @@ _PERCENT = re.compile(r"(\d+(?:[.,]\d+)*)\s*" + _PERCENT_UNIT, re.IGNORECASE)
 _PERCENT_RANGE = re.compile(r"(\d+(?:[.,]\d+)*)\s*-\s*(\d+(?:[.,]\d+)*)\s*(" + _PERCENT_UNIT + ")", re.IGNORECASE)
 _NUMERAL = re.compile(r"\d+(?:[.,]\d+)*")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_QUOTED = re.compile(r"\"([^\"\n]{2,200})\"|“([^”\n]{2,200})”|‘([^’\n]{2,200})’|(?<!\w)'([^'\n]{2,200}?)'(?!\w)")
+_QUOTED = re.compile(r"\"([^\"\n]{2,200})\"|“([^”\n]{2,200})”|‘([^’\n]{2,200})’"
+                     r"|(?<!\w)'([^'\n]{2,200}?)'(?!\w)")  # single quotes only around words, not in "models'"
 
 
 @dataclass(frozen=True)
