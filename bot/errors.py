@@ -111,11 +111,16 @@ class LLMError(BotError):
     """The configured LLM could not give an answer; `kind` says how it failed.
 
     Kinds: unreachable, unauthorized, model_not_found, timeout, server_error, malformed.
-    The message never holds the API key.
+    The message says it in words and never holds the API key.
     """
 
     http_status = 502
 
-    def __init__(self, message: str, kind: str = "server_error") -> None:
+    def __init__(self, kind: str, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.message = message
+        self.status = status
+
+    def __repr__(self) -> str:
+        return f"LLMError(kind={self.kind!r}, message={self.message!r})"

@@ -1,7 +1,7 @@
 """Markdown that shows a note's text as written: escaped, so nothing in a note becomes markup (pure).
 
-    >>> md_escape("a *b* <i>")
-    'a \\*b\\* &lt;i&gt;'
+    >>> print(md_escape("a *b* <i>"))
+    a \\*b\\* &lt;i&gt;
 """
 
 from __future__ import annotations

@@ -118,3 +118,22 @@ class Answer(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     suggestions: list[NoteRef] = Field(default_factory=list)
     related: list[NoteRef] = Field(default_factory=list)
+
+
+class AnswerSentence(BaseModel):
+    """A sentence an LLM wrote that the bot checked against the passages it cites (`[n]` = Citation.n)."""
+
+    text: str
+    citations: list[int]
+
+
+class DroppedSentence(BaseModel):
+    """A sentence an LLM wrote that failed the check; never shown as part of the answer.
+
+    `check` names the test it failed (citation, fact, coverage, similarity, negation); `reason` says
+    it in words, e.g. "the number 42% is in none of the cited passages"."""
+
+    text: str
+    citations: list[int] = Field(default_factory=list)
+    reason: str
+    check: Literal["citation", "fact", "coverage", "similarity", "negation", "empty"]

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import SettingsError
@@ -154,6 +154,50 @@ class Settings(BaseSettings):
         5.0, gt=0, description="With a Chroma server: how often each worker checks that it is up and whether "
         "a new index version was committed.",
     )
+
+    # --- answer synthesis by an LLM (optional) ------------------------------------------
+    llm_url: str | None = Field(
+        None,
+        description="The base URL of an OpenAI-compatible API (Ollama, vLLM, llama.cpp's server, OpenAI), "
+        "e.g. http://127.0.0.1:11434/v1; the bot POSTs to `{BOT_LLM_URL}/chat/completions`. Unset: no "
+        "synthesis, answers are quotes only.",
+    )
+    llm_model: str = Field("", description="The model the LLM server should use, as it names it.")
+    llm_api_key: SecretStr | None = Field(
+        None,
+        description="Sent as `Authorization: Bearer …` when set. A secret: never logged, never shown in "
+        "clear by `bot settings`, never in an error.",
+    )
+    llm_timeout_seconds: float = Field(
+        30.0, gt=0, description="The whole LLM call (connect, first token, the last token of a stream) must "
+        "finish within this; otherwise the answer is the quotes alone.",
+    )
+    llm_temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature asked of the LLM.")
+    llm_max_tokens: int = Field(400, ge=16, description="At most this many tokens in the LLM's answer.")
+    llm_history_turns: int = Field(
+        3, ge=0, description="How many earlier turns of the conversation (question and answer) the LLM is "
+        "sent with the question.",
+    )
+    # --- end of answer synthesis ----------------------------------------------------------
+
+    @field_validator("llm_url")
+    @classmethod
+    def _llm_base_url(cls, value: str | None) -> str | None:
+        """A base URL without a trailing slash; a pasted `/chat/completions` endpoint is taken back to
+        its base; an empty value means unset."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        value = value.removesuffix("/chat/completions")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("BOT_LLM_URL must start with http:// or https:// (the API's base URL, e.g. "
+                             "http://127.0.0.1:11434/v1)")
+        return value
+
+    @property
+    def synthesis_enabled(self) -> bool:
+        """True when an LLM is configured (BOT_LLM_URL)."""
+        return self.llm_url is not None
 
     @field_validator("root_path")
     @classmethod

@@ -1,7 +1,7 @@
 """Sentence-transformers embeddings: one model per process, normalised vectors, a disk cache.
 
     >>> embedder = Embedder.load(Settings())            # doctest: +SKIP
-    >>> embedder.encode(["What does warmth training cost?"]).shape
+    >>> embedder.encode(["What does warmth training cost?"]).shape     # doctest: +SKIP
     (1, 384)
 
 The cache (`<data_dir>/cache/embeddings-<model fingerprint>.sqlite`) maps the

@@ -6,10 +6,12 @@ chunks share a little overlap; a chunk never crosses a Markdown section. Each
 sentence is also kept (with its offsets) so that quotes can be scored and
 located later without re-reading the note.
 
-    >>> words = lambda texts: [len(t.split()) for t in texts]
-    >>> note = Note(id="n", title="T", text="One two three. Four five six. Seven eight nine.")
-    >>> [c.text for c in segment_note(note, words, chunk_tokens=7, overlap_tokens=3).chunks]
-    ['One two three. Four five six.', 'Four five six. Seven eight nine.']
+    >>> words = lambda texts: [len(t.split()) for t in texts]   # a stand-in token counter
+    >>> note = Note(id="n", title="T", text="Warmth training costs some accuracy here. "
+    ...             "Models then agree with false beliefs more. Empathy rewards keep them truthful instead.")
+    >>> [c.text for c in segment_note(note, words, chunk_tokens=16, overlap_tokens=7).chunks]
+    ['Warmth training costs some accuracy here. Models then agree with false beliefs more.', \
+'Models then agree with false beliefs more. Empathy rewards keep them truthful instead.']
 """
 
 from __future__ import annotations
