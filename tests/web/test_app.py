@@ -361,11 +361,11 @@ def test_bot_serve_on_a_store_another_process_holds_stops_with_the_reason(tmp_pa
 
     from bot.index.store import Store
 
-    from ..conftest import ROOT, free_port
+    from ..conftest import ROOT, clean_env, free_port
 
     notes = _small_collection(tmp_path)
     settings = _settings(tmp_path, notes)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update({"BOT_DATA_DIR": str(settings.data_dir), "BOT_NOTES_DIR": str(notes), "HF_HUB_OFFLINE": "1"})
     with Store.open(settings, embedder.fingerprint, purpose="bot ingest"):
         done = subprocess.run(
