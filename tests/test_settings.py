@@ -128,3 +128,13 @@ def test_the_models_onnx_export_is_made_in_the_sessions_cache(embedder, tmp_path
     assert embedder.backend == "onnxruntime"
     assert embedder.onnx.path.is_relative_to(Path(SESSION_BOT_ENV["BOT_MODEL_CACHE_DIR"]))
     assert embedder.onnx.path.is_relative_to(tmp_path_factory.getbasetemp())
+
+
+def test_doctests(tmp_path, monkeypatch):
+    import doctest
+
+    import bot.settings
+
+    monkeypatch.chdir(tmp_path)  # the examples change BOT_ENV_FILE: no .env may be found meanwhile
+    result = doctest.testmod(bot.settings)
+    assert result.failed == 0 and result.attempted > 0

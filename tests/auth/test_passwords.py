@@ -54,3 +54,12 @@ def test_a_token_digest_is_its_sha256():
 def test_unpadded_base64_round_trips():
     for raw in (b"", b"a", b"ab", b"abc", bytes(range(256))):
         assert "=" not in b64(raw) and unb64(b64(raw)) == raw
+
+
+def test_doctests():
+    import doctest
+
+    import bot.auth.passwords
+
+    result = doctest.testmod(bot.auth.passwords)
+    assert result.failed == 0 and result.attempted > 0

@@ -78,3 +78,12 @@ def test_a_genuinely_signed_but_malformed_payload_is_refused(payload):
 def test_a_reader_without_now_uses_the_real_clock():
     assert read_session(SECRET, sign_session(SECRET, "ada", "g1", hours=1))["u"] == "ada"
     assert read_session(SECRET, sign_session(SECRET, "ada", "g1", hours=1, now=0.0)) is None
+
+
+def test_doctests():
+    import doctest
+
+    import bot.auth.sessions
+
+    result = doctest.testmod(bot.auth.sessions)
+    assert result.failed == 0 and result.attempted > 0

@@ -96,3 +96,12 @@ def test_row_sums_add_the_weights_of_the_query_terms_each_row_holds():
 def test_range_positions_lay_ranges_end_to_end():
     positions, bounds = range_positions(np.array([5, 0, 9]), np.array([2, 3, 0]))
     assert positions.tolist() == [5, 6, 0, 1, 2] and bounds.tolist() == [0, 2, 5, 5]
+
+
+def test_doctests():
+    import doctest
+
+    import bot.index.lexical
+
+    result = doctest.testmod(bot.index.lexical)
+    assert result.failed == 0 and result.attempted > 0

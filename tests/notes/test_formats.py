@@ -110,3 +110,14 @@ def test_no_module_outside_the_registry_lists_note_suffixes():
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offenders == []
 
+
+
+def test_doctests():
+    import doctest
+
+    import bot.notes.formats
+    import bot.notes.formats.jsonl
+
+    for module in (bot.notes.formats, bot.notes.formats.jsonl):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
