@@ -4,7 +4,6 @@ logic (`conversation.respond`) against a real index, feedback, re-index and resc
 from __future__ import annotations
 
 import re
-import time
 from html import unescape
 from urllib.parse import quote
 
@@ -297,21 +296,6 @@ def test_the_app_builds_a_missing_index_and_reindexes_on_demand(tmp_path, embedd
         assert [n.title for n in runtime.library.find(query="tides moon")][0] == "Tides and the moon"
         answer = runtime.ask("What raises the tides?")
         assert answer.citations and answer.citations[0].title == "Tides and the moon"
-    finally:
-        runtime.close()
-
-
-def test_the_app_rescans_the_notes_folder_on_its_own(tmp_path, embedder):
-    notes = _small_collection(tmp_path)
-    runtime = AppRuntime(_settings(tmp_path, notes, rescan_seconds=0.5), progress=False)
-    runtime.start()
-    try:
-        assert runtime.wait_ready(120), runtime.error
-        (notes / "b.md").unlink()
-        deadline = time.monotonic() + 60
-        while runtime.library.stats()["notes"] != 1 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert [n.title for n in runtime.library.find()] == ["Sleep and memory"]
     finally:
         runtime.close()
 

@@ -4,6 +4,7 @@ NotReady while the index can't be opened, a fatal refusal, and close releasing t
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 
@@ -89,6 +90,56 @@ def test_reindex_without_waiting_returns_at_once_and_the_rescan_happens(runtime)
     rounds = runtime.status()["rescans"]
     assert runtime.reindex() is None
     assert until(lambda: runtime.status()["rescans"] > rounds)
+
+
+class RescanClock:
+    """The rescan timer's wait, on cue: `tick()` ends one wait; `stop()` ends the timer."""
+
+    def __init__(self) -> None:
+        self.cues: queue.Queue[str] = queue.Queue()
+        self.asked: list[float] = []
+
+    def __call__(self, seconds: float) -> bool:
+        self.asked.append(seconds)
+        return self.cues.get(timeout=300) == "stop"
+
+    def tick(self) -> None:
+        self.cues.put("tick")
+
+    def stop(self) -> None:
+        self.cues.put("stop")
+
+
+def test_the_rescan_timer_rescans_the_notes_folders_on_its_own(settings):
+    clock = RescanClock()
+    runtime = AppRuntime(settings.model_copy(update={"rescan_seconds": 30.0}), progress=False,
+                         wait_for_rescan=clock)
+    runtime.start()
+    try:
+        assert runtime.wait_ready(300), runtime.error
+        runtime.reindex(wait=True, timeout=300)  # the rescan every start begins with
+        rounds = runtime.status()["rescans"]
+        (settings.notes_dirs[0] / "coffee.md").unlink()
+        assert runtime.status()["notes"] == 2  # nothing happens until the timer says so
+        clock.tick()  # thirty seconds pass
+        assert until(lambda: runtime.status()["rescans"] > rounds)
+        assert runtime.status()["notes"] == 1 and "1 removed" in runtime.last_ingest.summary
+        assert set(clock.asked) == {30.0}  # it waits BOT_RESCAN_SECONDS between rescans
+    finally:
+        clock.stop()
+        runtime.close()
+
+
+def test_without_a_rescan_interval_the_timer_never_waits(settings):
+    clock = RescanClock()
+    runtime = AppRuntime(settings, progress=False, wait_for_rescan=clock)  # rescan_seconds=0
+    runtime.start()
+    try:
+        assert runtime.wait_ready(300), runtime.error
+        runtime.reindex(wait=True, timeout=300)
+        assert clock.asked == [] and "rescan-timer" not in [t.name for t in runtime._threads if t.is_alive()]
+    finally:
+        runtime.close()
 
 
 def test_close_stops_serving_and_releases_the_store(runtime, settings, embedder):
