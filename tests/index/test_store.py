@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from bot.errors import IndexMissing, StoreError, StoreLocked, StoreUnavailable
+from bot.index.chroma import HTTP_TIMEOUT_SECONDS
 from bot.index.lock import StoreLock
 from bot.index.records import FOREVER, note_key, pack_sentences
 from bot.index.store import SEARCH_BREADTH, Store, index_fingerprint, search_breadth
@@ -274,6 +275,8 @@ def test_a_chroma_server_that_dies_is_unavailable_and_comes_back(tmp_path):
     store = Store.open(settings, "fingerprint-a")
     try:
         assert store.remote and "Chroma server at http://127.0.0.1" in store.location
+        timeout = store.client._server._session.timeout  # a hung server must not hang the app
+        assert (timeout.read, timeout.connect) == (HTTP_TIMEOUT_SECONDS, 3.0)
         write_note(store, "alpha", 1, unit(1, 0, 0, 0))
         store.commit(1)
         _stop(server)
