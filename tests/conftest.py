@@ -3,9 +3,12 @@
 Isolation, so no test reads or writes anything of the developer's:
 
     for the session   HOME (and XDG_CACHE_HOME, XDG_DATA_HOME, XDG_CONFIG_HOME) in a tmp dir;
-                      no BOT_* setting of the developer's (BOT_TEST_* kept); no .env file (BOT_ENV_FILE="");
+                      no BOT_* setting of the developer's (BOT_TEST_* kept); no .env file
+                      (BOT_ENV_FILE="");
                       one model cache (BOT_MODEL_CACHE_DIR = $HOME/.cache/notes-bot, the default
                       under that HOME), so the ONNX export is made once a session, never in ~/.cache
+                      (about 12 s of CPU, 40-50 s on a busy 2-core machine); to keep it between
+                      runs, name a folder in BOT_TEST_MODEL_CACHE_DIR and the session uses that
     for each test     its own BOT_DATA_DIR; the working directory is the repository root
 
 A subprocess gets `clean_env(...)`: the same isolation without the test's BOT_DATA_DIR.
@@ -27,6 +30,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SCIFACT = (ROOT.parent / "shared" / "eval" / "scifact").resolve()
+
 
 def _bot_setting(name: str) -> bool:
     """A variable the bot's Settings read (BOT_TEST_* ones configure the tests and are kept)."""
@@ -52,7 +56,7 @@ def _isolated_session(tmp_path_factory):
     SESSION_BOT_ENV.update({
         "BOT_ENV_FILE": "",  # read no .env, wherever a test runs
         # the default under this HOME, so a subprocess that drops BOT_* still finds the export
-        "BOT_MODEL_CACHE_DIR": str(home / ".cache" / "notes-bot"),
+        "BOT_MODEL_CACHE_DIR": os.environ.get("BOT_TEST_MODEL_CACHE_DIR") or str(home / ".cache" / "notes-bot"),
     })
     for name, value in SESSION_BOT_ENV.items():
         patch.setenv(name, value)
