@@ -42,8 +42,36 @@ def default_data_dir() -> Path:
     return Path(base) / "notes-bot"
 
 
+ENV_FILE_VARIABLE = "BOT_ENV_FILE"
+
+
+def env_file() -> str | None:
+    """The .env file to read: BOT_ENV_FILE when set (empty: none), else `.env` in the working directory."""
+    chosen = os.environ.get(ENV_FILE_VARIABLE)
+    if chosen is None:
+        return ".env"
+    if chosen and not Path(chosen).is_file():
+        raise SettingsError(
+            f"{ENV_FILE_VARIABLE}={chosen!r}: no such file. Point it at an existing .env file, "
+            "set it empty to read none, or unset it to read .env in the working directory."
+        )
+    return chosen or None
+
+
 class Settings(BaseSettings):
-    """Everything the bot can be told. Environment variables are `BOT_` + the field name in capitals."""
+    """Everything the bot can be told. Environment variables are `BOT_` + the field name in capitals.
+
+    Values come from, first to last: arguments, the environment, the `.env` file, the defaults.
+    Which `.env` file is decided each time a Settings is made: the path in BOT_ENV_FILE when that
+    is set (an empty value reads none; a missing file is a SettingsError), else `.env` in the
+    working directory. The test suite sets BOT_ENV_FILE to empty (tests/conftest.py), so a
+    developer's .env never reaches a test.
+
+        >>> os.environ["BOT_ENV_FILE"] = ""                # no .env file, whatever the directory
+        >>> Settings().port
+        7860
+        >>> del os.environ["BOT_ENV_FILE"]
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="BOT_", env_file=".env", env_file_encoding="utf-8", extra="forbid", populate_by_name=True
@@ -198,6 +226,10 @@ class Settings(BaseSettings):
     def synthesis_enabled(self) -> bool:
         """True when an LLM is configured (BOT_LLM_URL)."""
         return self.llm_url is not None
+
+    def __init__(self, **values) -> None:
+        values.setdefault("_env_file", env_file())
+        super().__init__(**values)
 
     @field_validator("root_path")
     @classmethod

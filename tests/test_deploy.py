@@ -14,7 +14,7 @@ import pytest
 
 from bot.settings import Settings
 
-from .conftest import ROOT
+from .conftest import ROOT, clean_env
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def _alive(pid: int) -> bool:
 def test_the_stack_script_brings_it_all_up_smoke_tests_it_and_takes_it_down(tmp_path):
     require_nginx()
     scratch = tmp_path / "stack"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     done = subprocess.run([sys.executable, str(DEPLOY / "stack.py"), "--dir", str(scratch)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
     output = done.stdout + done.stderr
@@ -103,7 +103,7 @@ def test_the_nginx_config_is_valid_nginx(tmp_path):
 
 
 def test_serve_with_several_workers_needs_a_chroma_server(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env["BOT_DATA_DIR"] = str(tmp_path)
     done = subprocess.run([sys.executable, "-m", "bot", "serve", "--workers", "2"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)

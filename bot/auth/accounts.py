@@ -209,7 +209,8 @@ class Accounts:
                 if len(kept) != len(record.get("tokens", [])):
                     record["tokens"] = kept
                     return name
-        raise AccountsError(f"there is no token {token_id!r} (`bot tokens list` shows them)")
+            # raised inside the edit, so nothing is written
+            raise AccountsError(f"there is no token {token_id!r} (`bot tokens list` shows them)")
 
     @contextmanager
     def _editing(self):

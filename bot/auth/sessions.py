@@ -43,7 +43,9 @@ def read_session(secret: str, cookie: str, *, now: float | None = None) -> dict 
         name, expires, generation = payload["u"], payload["e"], payload["g"]
     except (ValueError, KeyError, TypeError):
         return None
-    if not isinstance(name, str) or expires < (time.time() if now is None else now):
+    if not isinstance(name, str) or not isinstance(expires, (int, float)):
+        return None
+    if expires < (time.time() if now is None else now):
         return None
     return {"u": name, "e": expires, "g": generation, "n": payload.get("n", "")}
 

@@ -61,7 +61,10 @@ class IngestStatus:
 class AppRuntime:
     """The app's index: opened once, refreshed in the background, closed on shutdown."""
 
-    def __init__(self, settings: Settings, *, purpose: str | None = None, progress: bool = True) -> None:
+    def __init__(self, settings: Settings, *, purpose: str | None = None, progress: bool = True,
+                 wait_for_rescan: Callable[[float], bool] | None = None) -> None:
+        """`wait_for_rescan(seconds)` is how the rescan timer waits between rescans (True: stop);
+        by default it waits `seconds` or until the runtime closes; a test passes one that returns on cue."""
         self.settings = settings
         self.purpose = purpose or f"app on http://{settings.host}:{settings.port}{settings.root_path}"
         self.progress = progress
@@ -86,6 +89,7 @@ class AppRuntime:
         self.store_error: str | None = None  # the Chroma server is down (server mode): why
         self._trial_lock = threading.Lock()
         self._last_trial = 0.0
+        self._wait_for_rescan = wait_for_rescan or self._stop.wait
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -304,7 +308,7 @@ class AppRuntime:
         seconds = self.settings.rescan_seconds
         if seconds <= 0:
             return
-        while not self._stop.wait(seconds):
+        while not self._wait_for_rescan(seconds) and not self._stop.is_set():
             self._ingest_requested.set()
 
     def _ingest_loop(self) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..conftest import ROOT, free_port
+from ..conftest import ROOT, clean_env, free_port
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_FLAGS = [
@@ -60,7 +60,7 @@ class RunningApp:
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         self.log_path = log_path
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+        env = clean_env()
         env.update({
             "BOT_NOTES_DIR": str(notes), "BOT_DATA_DIR": str(data_dir), "BOT_PORT": str(self.port),
             "BOT_HOST": "127.0.0.1", "BOT_RESCAN_SECONDS": "0", "BOT_ROOT_PATH": root_path,

@@ -4,7 +4,6 @@ logic (`conversation.respond`) against a real index, feedback, re-index and resc
 from __future__ import annotations
 
 import re
-import time
 from html import unescape
 from urllib.parse import quote
 
@@ -301,21 +300,6 @@ def test_the_app_builds_a_missing_index_and_reindexes_on_demand(tmp_path, embedd
         runtime.close()
 
 
-def test_the_app_rescans_the_notes_folder_on_its_own(tmp_path, embedder):
-    notes = _small_collection(tmp_path)
-    runtime = AppRuntime(_settings(tmp_path, notes, rescan_seconds=0.5), progress=False)
-    runtime.start()
-    try:
-        assert runtime.wait_ready(120), runtime.error
-        (notes / "b.md").unlink()
-        deadline = time.monotonic() + 60
-        while runtime.library.stats()["notes"] != 1 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert [n.title for n in runtime.library.find()] == ["Sleep and memory"]
-    finally:
-        runtime.close()
-
-
 def test_bot_ingest_beside_the_app_is_pointed_at_the_re_index_button(tmp_path, embedder):
     from bot.index.store import Store
     from bot.errors import StoreLocked
@@ -361,11 +345,11 @@ def test_bot_serve_on_a_store_another_process_holds_stops_with_the_reason(tmp_pa
 
     from bot.index.store import Store
 
-    from ..conftest import ROOT, free_port
+    from ..conftest import ROOT, clean_env, free_port
 
     notes = _small_collection(tmp_path)
     settings = _settings(tmp_path, notes)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update({"BOT_DATA_DIR": str(settings.data_dir), "BOT_NOTES_DIR": str(notes), "HF_HUB_OFFLINE": "1"})
     with Store.open(settings, embedder.fingerprint, purpose="bot ingest"):
         done = subprocess.run(

@@ -18,7 +18,7 @@ from bot.errors import AccountsError
 from bot.auth.passwords import hash_password, verify_password
 from bot.web.auth import COOKIE
 
-from ..conftest import ROOT
+from ..conftest import ROOT, clean_env
 from .web_helpers import THINK_NOTE, web_collection, web_runtime, web_settings  # noqa: F401
 
 QUESTION = "Do LLM therapists respond to emotions like low-quality human therapists?"
@@ -103,7 +103,7 @@ def _bot(*args, env, stdin=None):
 
 
 def test_the_users_and_tokens_commands(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env["BOT_DATA_DIR"] = str(tmp_path)
     added = _bot("users", "add", "ada", "--password-stdin", env=env, stdin="correct horse battery\n")
     assert added.returncode == 0 and f"added ada in {tmp_path / 'users.json'}" in added.stdout
@@ -138,7 +138,7 @@ def test_the_rule_for_when_login_is_required(tmp_path):
 def test_serve_refuses_to_start_when_login_is_required_but_nobody_can_sign_in(tmp_path):
     from ..conftest import free_port
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update({"BOT_DATA_DIR": str(tmp_path), "BOT_AUTH": "required", "BOT_PORT": str(free_port())})
     done = subprocess.run([sys.executable, "-m", "bot", "serve"], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=120)

@@ -1,0 +1,179 @@
+"""The `bot` command through click's CliRunner, in process, on real components: exit codes (0 done,
+2 input that can't be used, 1 the rest), every error one line without a traceback, and the JSON
+that other programs read (`bot ask --json` is an `Answer`, key for key)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import cli
+from bot.index.store import Store
+from bot.models import Answer
+from bot.settings import Settings
+from bot.tools.docs import settings_table
+
+NOTES = {
+    "tides.md": "# Tides and the moon\n\nThe moon's pull raises the tides twice a day.\n",
+    "sleep.md": "# Sleep and memory\n\nSleep consolidates the memories of the day.\n",
+}
+ANSWER_KEYS = ["question", "answer", "abstained", "citations", "suggestions", "related"]
+
+
+@pytest.fixture
+def notes(tmp_path, monkeypatch):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for name, text in NOTES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    monkeypatch.setenv("BOT_NOTES_DIR", str(folder))
+    return folder
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(cli, list(args), input=input)
+
+
+def one_error_line(result, *, code: int) -> str:
+    """The result failed with `code`, saying so in one `Error: ...` line and no traceback."""
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit)  # ended on purpose, not by an exception
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+# --- bad settings: one line naming the variable, exit 2, for every command that reads them -------
+
+
+@pytest.mark.parametrize("command", [
+    ["settings"], ["ingest", "--no-progress"], ["ask", "Why sleep?"], ["users", "list"],
+    ["eval", "--beir", "."], ["serve"],
+])
+def test_a_bad_setting_is_one_line_naming_it_and_exit_2(monkeypatch, command):
+    monkeypatch.setenv("BOT_PORT", "abc")
+    line = one_error_line(run(*command), code=2)
+    assert line.startswith("Error: BOT_PORT='abc': Input should be a valid integer")
+
+
+def test_a_missing_env_file_is_one_line_and_exit_2(monkeypatch, tmp_path):
+    monkeypatch.setenv("BOT_ENV_FILE", str(tmp_path / "missing.env"))
+    assert one_error_line(run("settings"), code=2).startswith("Error: BOT_ENV_FILE=")
+
+
+# --- bot settings ---------------------------------------------------------------------------------
+
+
+def test_settings_lists_every_setting_with_its_value(monkeypatch):
+    monkeypatch.setenv("BOT_PORT", "8123")
+    result = run("settings")
+    assert result.exit_code == 0
+    shown = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert list(shown) == [f"BOT_{name.upper()}" for name in Settings.model_fields]
+    assert shown["BOT_PORT"] == "8123" and shown["BOT_HOST"] == "127.0.0.1"
+
+
+def test_settings_markdown_is_the_readmes_table():
+    result = run("settings", "--markdown")
+    assert result.exit_code == 0 and result.stdout.strip() == settings_table().strip()
+
+
+# --- bot ingest -----------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_ingest_succeeds_then_has_nothing_to_do(notes, embedder):
+    first = run("ingest", "--no-progress")
+    assert first.exit_code == 0, first.output
+    assert "2 notes: 2 added, 0 updated, 0 unchanged, 0 removed" in first.stdout
+    again = run("ingest", "--no-progress", "--json")
+    assert again.exit_code == 0, again.output
+    report = json.loads(again.stdout)
+    assert report["notes"] == 2 and report["added"] == 0 and report["unchanged"] == 2 and report["version"] == 1
+
+
+@pytest.mark.integration
+def test_ingest_names_skipped_files_on_stderr_and_still_succeeds(notes, embedder):
+    (notes / "broken.md").write_bytes(b"\x00\x01binary")
+    result = run("ingest", "--no-progress")
+    assert result.exit_code == 0
+    assert f"skipped {notes / 'broken.md'}: binary file, not text" in result.stderr
+    assert "1 files skipped" in result.stdout
+
+
+@pytest.mark.integration
+def test_ingest_beside_a_process_that_owns_the_store_is_exit_1_with_the_reason(notes, embedder):
+    settings = Settings()
+    with Store.open(settings, embedder.fingerprint, purpose="app on http://127.0.0.1:7860"):
+        line = one_error_line(run("ingest", "--no-progress"), code=1)
+    assert "is in use by process" in line and "re-index button" in line
+
+
+# --- bot ask --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 2001])
+def test_ask_refuses_an_empty_or_over_long_question_with_exit_2(question):
+    line = one_error_line(run("ask", question), code=2)
+    assert "the question is empty" in line or "BOT_MAX_QUESTION_CHARS" in line
+
+
+def test_the_question_limit_is_the_setting(monkeypatch):
+    monkeypatch.setenv("BOT_MAX_QUESTION_CHARS", "10")
+    assert "the limit is 10" in one_error_line(run("ask", "a question longer than ten"), code=2)
+
+
+@pytest.mark.integration
+def test_ask_json_is_an_answer_key_for_key(notes, embedder):
+    result = run("ask", "--json", "What raises the tides?")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert list(data) == ANSWER_KEYS == list(Answer.model_fields)
+    answer = Answer.model_validate(data)
+    assert answer.question == "What raises the tides?" and not answer.abstained
+    assert answer.citations[0].note_id == "tides-and-the-moon"
+    assert list(data["citations"][0]) == ["n", "note_id", "title", "url", "quote", "start", "end", "score"]
+    assert answer.citations[0].quote in (notes / "tides.md").read_text()
+
+
+@pytest.mark.integration
+def test_ask_prints_the_answer_and_filters_by_note(notes, embedder):
+    plain = run("ask", "What raises the tides?")
+    assert plain.exit_code == 0 and "The moon's pull raises the tides" in plain.stdout
+    only_sleep = run("ask", "--json", "--note", "sleep-and-memory", "What raises the tides?")
+    assert only_sleep.exit_code == 0
+    cited = {c["note_id"] for c in json.loads(only_sleep.stdout)["citations"]}
+    assert cited <= {"sleep-and-memory"}
+
+
+def test_ask_refuses_an_unknown_kind_with_exit_2():
+    result = run("ask", "--kind", "poem", "Why?")
+    assert result.exit_code == 2 and "Invalid value for '--kind'" in result.stderr
+
+
+# --- bot eval -------------------------------------------------------------------------------------
+
+
+def test_eval_on_a_folder_that_isnt_beir_is_exit_2_naming_what_is_missing(tmp_path):
+    (tmp_path / "notes.md").write_text("# Not a dataset\n\nJust a note.\n")
+    line = one_error_line(run("eval", "--beir", str(tmp_path)), code=2)
+    assert "corpus.jsonl is missing" in line
+
+
+def test_eval_on_a_folder_that_doesnt_exist_is_exit_2(tmp_path):
+    result = run("eval", "--beir", str(tmp_path / "nowhere"))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+# --- help -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [[], ["ingest"], ["ask"], ["eval"], ["serve"], ["adapt"], ["users"],
+                                     ["users", "add"], ["tokens"], ["tokens", "create"], ["settings"]])
+def test_every_command_has_help(command):
+    result = run(*command, "--help")
+    assert result.exit_code == 0 and result.stdout.startswith("Usage: ")
+    assert len(result.stdout.splitlines()) > 4  # a description, not just the usage line
