@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import NoteFormatError
 from ..settings import Settings
-from .formats import NOTE_SUFFIXES, NoteFormat, ParsedFile, format_for, parse_file
+from .formats import NOTE_SUFFIXES, NoteFormat, ParsedFile, format_for, format_named, parse_file
 
 
 @dataclass
@@ -53,7 +53,7 @@ def find_note_files(paths: list[Path]) -> tuple[list[Path], list[Skipped]]:
 
 def read_note_file(path: Path, settings: Settings) -> ParsedFile:
     """Read and parse one file; raises NoteFormatError with the reason it can't be used."""
-    note_format = format_for(path) or format_for("x.txt")
+    note_format = format_for(path) or format_named("text")
     try:
         size = path.stat().st_size
     except OSError as exc:
