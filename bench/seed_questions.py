@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import sys
 import time
 from collections import defaultdict
@@ -40,10 +39,10 @@ QUESTIONS = ROOT / "bench" / "seed_questions.yaml"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.query.followups import shown_passages  # noqa: E402
 from bot.query.params import DEFAULT_ANSWER_PARAMS, AnswerParams  # noqa: E402
 
 CATEGORIES = ("body", "section", "paraphrase", "offtopic")
-_LINK = re.compile(r"/notes/([^?#)\s\"']+)\?hl=(\d+)-(\d+)")
 
 
 def norm(text: str) -> str:
@@ -128,13 +127,6 @@ def summarise(scores: list[dict], key: str = "category") -> dict[str, dict]:
 # --- follow-ups (pure) -----------------------------------------------------------------------
 
 
-def shown_spans(markdown: str) -> list[tuple[str, int, int]]:
-    """Every quoted span an answer's Markdown links to: (note id, start, end)."""
-    from urllib.parse import unquote
-
-    return [(unquote(m.group(1)), int(m.group(2)), int(m.group(3))) for m in _LINK.finditer(markdown)]
-
-
 def overlaps(citation: dict, spans: list[tuple[str, int, int]]) -> bool:
     return any(citation["note_id"] == note and citation["start"] < end and start < citation["end"]
                for note, start, end in spans)
@@ -149,7 +141,7 @@ def score_follow_up(pair: dict, first: dict, first_answer_markdown: str, follow_
     `adds.notes` holds one of `adds.evidence`; `ok` when it adds that, or (for a pair marked
     `nothing_new_ok`) says there is nothing new.
     """
-    shown = shown_spans(first_answer_markdown)
+    shown = shown_passages(first_answer_markdown)
     new = [c for c in follow_citations if not overlaps(c, shown)]
     repeated = len(follow_citations) - len(new)
     adds = pair["adds"]
@@ -192,6 +184,25 @@ def source_following(citations: list[dict], link_spans: dict[str, list[tuple[int
     return cases
 
 
+def direct_source(question: dict, citations: list[dict], link_spans: dict[str, list[tuple[int, int, str]]],
+                  kinds: dict[str, str]) -> dict | None:
+    """For a question whose `expect` note is cited inline by an inquiry the answer quotes (an
+    `also_ok` inquiry paraphrasing it, naming it inside the quoted passage): is `expect`, the
+    direct source, quoted first or right beside that inquiry? None when no quoted inquiry
+    names `expect` (pure)."""
+    expect = question.get("expect")
+    if question["category"] == "offtopic" or not expect:
+        return None
+    citing = [c for c in citations
+              if kinds.get(c["note_id"]) == "inquiry" and c["note_id"] != expect
+              and any(t == expect and c["start"] <= s and e <= c["end"] for s, e, t in link_spans.get(c["note_id"], []))]
+    if not citing:
+        return None
+    at = next((c["n"] for c in citations if c["note_id"] == expect), None)
+    return {"id": question["id"], "source": expect, "inquiry": citing[0]["note_id"], "inquiry_n": citing[0]["n"],
+            "source_n": at, "first_or_beside": at is not None and (at == 1 or any(abs(at - c["n"]) == 1 for c in citing))}
+
+
 # --- running it ------------------------------------------------------------------------------
 
 
@@ -203,10 +214,10 @@ def nothing_new(markdown: str) -> bool:
     return bool(phrase) and markdown.startswith(phrase)
 
 
-def run_questions(bot, questions: list[dict], params: AnswerParams) -> tuple[list[dict], list[dict]]:
-    """Every question through `bot.respond`; (scores, source-following cases)."""
+def run_questions(bot, questions: list[dict], params: AnswerParams) -> tuple[list[dict], list[dict], list[dict]]:
+    """Every question through `bot.respond`; (scores, source-following cases, direct-source cases)."""
     link_spans, kinds = note_links(bot.snapshot)
-    scores, cases = [], []
+    scores, cases, direct = [], [], []
     for question in questions:
         answer = bot.respond(question["question"], params=params).answer
         citations = citations_of(answer)
@@ -215,12 +226,19 @@ def run_questions(bot, questions: list[dict], params: AnswerParams) -> tuple[lis
         scores.append(score)
         for case in source_following(citations, link_spans, kinds):
             cases.append({"id": question["id"], **case})
-    return scores, cases
+        case = direct_source(question, citations, link_spans, kinds)
+        if case:
+            direct.append(case)
+    return scores, cases, direct
+
+
+SPEC_FIRST: dict[str, str] = {}  # pair id -> its first question, for the report
 
 
 def run_follow_ups(bot, pairs: list[dict], params: AnswerParams) -> list[dict]:
     results = []
     for pair in pairs:
+        SPEC_FIRST[pair["id"]] = pair["first"]["question"]
         first_q = {"id": pair["id"], "category": "body", **pair["first"]}
         first = bot.respond(first_q["question"], params=params).answer
         first_score = score_question(first_q, citations_of(first), first.abstained)
@@ -261,12 +279,15 @@ def follow_up_summary(results: list[dict]) -> dict:
 
 def evaluate(bot, spec: dict, params: AnswerParams) -> dict:
     """Every question and follow-up pair of `spec` with these params, scored and summarised."""
-    scores, cases = run_questions(bot, spec["questions"], params)
+    scores, cases, direct = run_questions(bot, spec["questions"], params)
     follow_ups = run_follow_ups(bot, spec.get("follow_ups", []), params)
     return {
         "by_category": summarise(scores, "category"),
         "by_section": summarise([s for s in scores if s["category"] == "section"], "section"),
         "source_following": following_summary(cases),
+        "direct_source": {"questions": len(direct), "first_or_beside": sum(c["first_or_beside"] for c in direct),
+                          "cited": sum(c["source_n"] is not None for c in direct)},
+        "direct_source_cases": direct,
         "follow_ups": follow_up_summary(follow_ups),
         "questions": scores,
         "source_cases": cases,
@@ -323,6 +344,16 @@ def markdown(before: dict, after: dict, meta: dict) -> str:
                              [follow_row("before", before["source_following"]),
                               follow_row("after", after["source_following"])]), ""]
 
+    def direct_row(label, d):
+        share = _pct(d["first_or_beside"] / d["questions"]) if d["questions"] else "-"
+        return [label, d["questions"], d["first_or_beside"], d["cited"], share]
+
+    lines += ["Per question: where the answer quotes an inquiry passage that names the question's `expect` note "
+              "(the direct source of the finding it paraphrases), is that source quoted first or right beside it?", "",
+              markdown_table(["run", "questions", "direct source first or beside", "direct source cited", "share"],
+                             [direct_row("before", before["direct_source"]), direct_row("after", after["direct_source"])]),
+              ""]
+
     def pair_row(label, f):
         return [label, f["pairs"], f["added_a_new_passage"], f["added_the_expected_evidence"], f["said_nothing_new"],
                 f"{f['repeated_quotes']} of {f['quotes']}", f["ok"]]
@@ -340,6 +371,13 @@ def markdown(before: dict, after: dict, meta: dict) -> str:
             for b, r in zip(before["follow_up_pairs"], after["follow_up_pairs"])]
     lines += [markdown_table(["pair", "follow-up", "new quotes before", "expected before", "new quotes after",
                               "expected after", "nothing new"], rows), ""]
+    for b, r in zip(before["follow_up_pairs"], after["follow_up_pairs"]):
+        if r["id"] != "f01":
+            continue
+        lines += [f"Pair {r['id']}, \"{r['follow_up']}\" after \"{SPEC_FIRST.get(r['id'], '')}\": before, then after.", ""]
+        for label, result in (("before", b), ("after", r)):
+            lines += [f"*{label}:*", ""] + [f"    {line}" for line in result["follow_up_answer"].splitlines()
+                                          if line.startswith(">") or "Nothing new" in line] + [""]
     misses = [s for s in after["questions"] if s["category"] != "offtopic" and not s["lenient"]]
     lines += ["## Answerable questions missed (after, lenient)", ""]
     lines += [f"- {s['id']} ({s['category']}/{s['section']}): "
