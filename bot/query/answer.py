@@ -106,14 +106,16 @@ def respond(
         hits, evidence = find_evidence(index, snapshot, terms_query, vector, parsed_filters, params,
                                        boost_notes=boost, candidates=candidates, exclude=exclude)
         evidence = unshown_evidence(evidence, best, threshold, params)
-        if not evidence and best >= threshold:
+        # Nothing unshown is good enough: when the topic was answered (by the previous answer, or
+        # by what it showed), say there is nothing new rather than that the notes don't address it.
+        if not evidence and (best >= threshold or conversation.previous):
             answer = nothing_new_answer(question, snapshot, conversation.previous or conversation.shown)
             clock.lap("compose")
             return Response(answer=answer, hits=hits, evidence=evidence, query=query)
     linked = (cited_evidence(snapshot, terms_query, vector, hits, evidence, params, exclude, parsed_filters)
               if params.follow_sources else {})
     answer = compose_answer(question, snapshot, hits, evidence, threshold, params,
-                            max_notes=index.settings.answer_notes, linked=linked)
+                            max_notes=index.settings.answer_notes, linked=linked, shown=exclude)
     clock.lap("compose")
     return Response(answer=answer, hits=hits, evidence=evidence, query=query)
 

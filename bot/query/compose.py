@@ -33,12 +33,14 @@ _NUMBER_WORDS = ["No", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "E
 
 def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evidence: list[Evidence],
                    threshold: float, params: AnswerParams = DEFAULT_ANSWER_PARAMS,
-                   max_notes: int = 3, linked: Mapping[str, Evidence] | None = None) -> Answer:
+                   max_notes: int = 3, linked: Mapping[str, Evidence] | None = None,
+                   shown: Mapping[str, Sequence[tuple[int, int]]] | None = None) -> Answer:
     """The Markdown answer and its citations (pure: everything comes in as arguments).
 
     `linked` is the evidence of the notes that candidate passages cite inline
     (`sources.cited_evidence`); with `params.follow_sources` they are quoted beside the
-    passage citing them, and a passage copying a note it names is quoted from that note."""
+    passage citing them, and a passage copying a note it names is quoted from that note
+    (unless that note's passage is among those `shown` earlier in the conversation)."""
     best = max((e.score for e in evidence), default=float("-inf"))
     if best < threshold:
         suggestions = [note_ref(snapshot, h.note_id) for h in hits[:3]]
@@ -52,7 +54,7 @@ def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evide
         chosen = place_cited(chosen, linked, snapshot, threshold, shown_quotes, params.cited_notes, max_notes)
     items = [(snapshot.notes[item.hit.row], shown_quotes(item, n == 1)) for n, item in enumerate(chosen, start=1)]
     if params.follow_sources:
-        items = prefer_originals(snapshot, items)
+        items = prefer_originals(snapshot, items, shown)
     citations: list[Citation] = []
     blocks: list[str] = []
     for n, (note, passages) in enumerate(items, start=1):

@@ -133,13 +133,15 @@ def place_cited(chosen: list[Evidence], linked: Mapping[str, Evidence], snapshot
     return placed
 
 
-def prefer_originals(snapshot: Snapshot, items: list[tuple[Note, list[Quote]]]) -> list[tuple[Note, list[Quote]]]:
+def prefer_originals(snapshot: Snapshot, items: list[tuple[Note, list[Quote]]],
+                     shown: Mapping[str, Sequence[tuple[int, int]]] | None = None) -> list[tuple[Note, list[Quote]]]:
     """Quote a note itself rather than another note's word-for-word copy of it (pure).
 
     A passage of note P that lies wholly inside the text of a note P names (a page's Sources
     list repeats each source's summary) is quoted from that note instead, at the same place in
-    the answer; when that note is quoted already, the copy is dropped. Notes left with no
-    passage are dropped."""
+    the answer; when that note is quoted already, or its passage was `shown` earlier in the
+    conversation, the copy is dropped. Notes left with no passage are dropped."""
+    shown = shown or {}
     by_note: dict[str, list[Quote]] = {}
     order: list[Note] = []
     for note, quotes in items:
@@ -148,6 +150,8 @@ def prefer_originals(snapshot: Snapshot, items: list[tuple[Note, list[Quote]]]) 
             if target is None:
                 target, span = note, (quote.start, quote.end)
             start, end = span
+            if target is not note and any(a < end and start < b for a, b in shown.get(target.id, ())):
+                continue  # the same words were quoted from the original before
             kept = by_note.setdefault(target.id, [])
             if not kept:
                 order.append(target)

@@ -90,18 +90,55 @@ def test_a_copy_is_quoted_from_its_original(small_index):
 
 
 def test_an_essay_quote_brings_the_note_it_cites(small_index):
-    """The essay answers best and names the note inline; the note itself, which also answers,
-    moves up beside the essay (without following it came third, after the reading list)."""
+    """The essay answers best and names the note inline; the note itself also answers, so it is
+    quoted first or right beside the essay."""
     question = "Is a training recipe known that avoids the reliability cost of warmth?"
     essay, original = "why-warm-assistants-make-more-mistakes", "does-warmth-training-hurt-factual-reliability"
+    answer = answer_question(small_index, question)
+    numbers = {c.note_id: c.n for c in reversed(answer.citations)}
+    assert essay in numbers and original in numbers, answer.answer
+    assert numbers[original] == 1 or abs(numbers[original] - numbers[essay]) == 1
 
-    def numbers(answer):
-        return {c.note_id: c.n for c in reversed(answer.citations)}
 
-    before = numbers(respond(small_index, question, params=without_following()).answer)
-    after = numbers(answer_question(small_index, question))
-    assert before[essay] == 1 and before[original] == 3, before
-    assert after[essay] == 1 and after[original] == 2, after
+def _evidence(snapshot, note_id, start, end, score):
+    from bot.query.evidence import Evidence
+    from bot.query.quotes import Quote
+    from bot.query.retrieval import NoteHit
+
+    hit = NoteHit(row=snapshot.by_id[note_id], note_id=note_id, score=score)
+    return Evidence(hit=hit, quotes=[Quote(start=start, end=end, score=score, similarity=score)], score=score)
+
+
+def test_place_cited_moves_adds_and_keeps_the_answer_short(small_index):
+    from bot.query.compose import shown_quotes
+    from bot.query.sources import place_cited
+
+    snapshot = small_index.snapshot
+    essay, listing = snapshot.note("why-warm-assistants-make-more-mistakes"), "a-reading-list-on-empathy-and-reliability"
+    original = "does-warmth-training-hurt-factual-reliability"
+    mention = essay.text.index("Does warmth training")
+    citing = _evidence(snapshot, essay.id, 0, essay.text.index(". Nobody") + 1, 0.9)
+    gardening = essay.text.index("Gardening")
+    other = _evidence(snapshot, listing, 0, 10, 0.8)
+    source = _evidence(snapshot, original, 0, 20, 0.6)
+    assert citing.quotes[0].start <= mention < citing.quotes[0].end
+
+    def ids(chosen):
+        return [e.hit.note_id for e in chosen]
+
+    # chosen further down: moved up beside the passage citing it
+    assert ids(place_cited([citing, other, source], {original: source}, snapshot, 0.43, shown_quotes)) == [
+        essay.id, original, listing]
+    # not chosen: added beside it, and the last note gives way when the answer is full
+    assert ids(place_cited([citing, other], {original: source}, snapshot, 0.43, shown_quotes, max_notes=2)) == [
+        essay.id, original]
+    assert ids(place_cited([citing, other], {original: source}, snapshot, 0.43, shown_quotes, limit=0)) == [
+        essay.id, listing]
+    # a note that does not answer on its own words (under the bar) is not followed
+    assert ids(place_cited([citing, other], {original: source}, snapshot, 0.7, shown_quotes)) == [essay.id, listing]
+    # a passage that names nothing brings nothing
+    plain = _evidence(snapshot, essay.id, gardening, len(essay.text), 0.9)
+    assert ids(place_cited([plain, other], {original: source}, snapshot, 0.43, shown_quotes)) == [essay.id, listing]
 
 
 def test_sources_follow_the_filters(small_index):
