@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from ..errors import QuestionError
 from ..index.served import Index
 from ..models import Answer
-from .compose import compose_answer
-from .evidence import Evidence, find_evidence
-from .followups import expand_follow_up
+from .compose import compose_answer, nothing_new_answer
+from .evidence import TITLE_WEIGHT, Evidence, find_evidence
+from .followups import Conversation, read_conversation
 from .params import DEFAULT_ANSWER_PARAMS, AnswerParams
 from .retrieval import Filters, NoteHit
+from .sources import cited_evidence, named_in
 from .timing import Clock
 
 # Calibrated on held-out questions (bench/abstention.py): the evidence score of the
@@ -84,18 +85,65 @@ def respond(
     question = check_question(question, index.settings.max_question_chars)
     parsed_filters = Filters.parse(filters)
     snapshot = index.snapshot  # one version for the whole answer
-    query, cited_before = expand_follow_up(question, history)
+    conversation = read_conversation(question, history)
+    query = conversation.query
 
     vector = index.embedder.encode_query(query)
     clock.lap("embed")
     # A follow-up's own words are what is new: they count twice in the lexical query.
     terms_query = query if query == question else f"{question} {query}"
+    novel = params.follow_up_novelty and bool(conversation.shown)
+    boost = conversation.cited_before | (_cited_by_shown(snapshot, conversation) if novel else frozenset())
     hits, evidence = find_evidence(index, snapshot, terms_query, vector, parsed_filters, params, clock,
-                                   boost_notes=cited_before, candidates=candidates)
+                                   boost_notes=boost, candidates=candidates)
     threshold = index.settings.abstain_below or ABSTAIN_BELOW
+    exclude = None
+    if novel:
+        # The topic's best passage, shown or not; the title bonus left out, as a follow-up's query
+        # repeats the previous question, often a note's very title.
+        best = max((e.score - TITLE_WEIGHT * e.hit.title for e in evidence), default=float("-inf"))
+        exclude = _shown_by_note(conversation)
+        hits, evidence = find_evidence(index, snapshot, terms_query, vector, parsed_filters, params,
+                                       boost_notes=boost, candidates=candidates, exclude=exclude)
+        evidence = unshown_evidence(evidence, best, threshold, params)
+        # Nothing unshown is good enough: when the topic was answered (by the previous answer, or
+        # by what it showed), say there is nothing new rather than that the notes don't address it.
+        if not evidence and (best >= threshold or conversation.previous):
+            answer = nothing_new_answer(question, snapshot, conversation.previous or conversation.shown)
+            clock.lap("compose")
+            return Response(answer=answer, hits=hits, evidence=evidence, query=query)
+    linked = (cited_evidence(snapshot, terms_query, vector, hits, evidence, params, exclude, parsed_filters)
+              if params.follow_sources else {})
     answer = compose_answer(question, snapshot, hits, evidence, threshold, params,
-                            max_notes=index.settings.answer_notes)
+                            max_notes=index.settings.answer_notes, linked=linked, shown=exclude)
     clock.lap("compose")
     return Response(answer=answer, hits=hits, evidence=evidence, query=query)
+
+
+def unshown_evidence(evidence: list[Evidence], best: float, threshold: float,
+                     params: AnswerParams = DEFAULT_ANSWER_PARAMS) -> list[Evidence]:
+    """A follow-up's evidence from passages not shown yet: only those nearly as good as the topic's
+    best passage, shown or not (within `follow_up_margin`), so a follow-up adds to the topic
+    instead of drifting off it; best passage first, as a note's retrieval score was earned by the
+    passages already shown (pure)."""
+    bar = max(threshold, best - params.follow_up_margin)
+    return sorted((e for e in evidence if e.score >= bar), key=lambda e: -e.passage)
+
+
+def _shown_by_note(conversation: Conversation) -> dict[str, list[tuple[int, int]]]:
+    shown: dict[str, list[tuple[int, int]]] = {}
+    for note_id, start, end in conversation.shown:
+        shown.setdefault(note_id, []).append((start, end))
+    return shown
+
+
+def _cited_by_shown(snapshot, conversation: Conversation) -> frozenset[str]:
+    """The notes the passages shown so far cite inline: where a follow-up looks next."""
+    named: set[str] = set()
+    for note_id, start, end in conversation.shown:
+        note = snapshot.note(note_id)
+        if note is not None:
+            named.update(named_in(note, start, end))
+    return frozenset(named)
 
 

@@ -6,26 +6,41 @@
 
 With weak evidence (the best passage's evidence score below `threshold`) the answer abstains:
 it says `NOT_ADDRESSED`, cites nothing, and offers the nearest notes as `suggestions`.
+
+A quoted passage that cites notes inline brings the cited note's own words beside it
+(`linked`, see `sources`); a follow-up that finds nothing the conversation has not shown says
+`NOTHING_NEW` in one line, with links to what was already quoted (`nothing_new_answer`).
 """
 
 from __future__ import annotations
 
 from ..index.snapshot import Snapshot
+from collections.abc import Mapping, Sequence
+
 from ..markdown import blockquote, md_escape
 from ..models import Answer, Citation, NoteRef
 from ..urls import note_url, passage_url
 from .evidence import Evidence
 from .params import DEFAULT_ANSWER_PARAMS, AnswerParams
+from .quotes import Quote
 from .retrieval import NoteHit, mmr
+from .sources import place_cited, prefer_originals
 
 NOT_ADDRESSED = "None of the notes address this."
+NOTHING_NEW = "Nothing new in the notes beyond what was already quoted:"
 _NUMBER_WORDS = ["No", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten"]
 
 
 def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evidence: list[Evidence],
                    threshold: float, params: AnswerParams = DEFAULT_ANSWER_PARAMS,
-                   max_notes: int = 3) -> Answer:
-    """The Markdown answer and its citations (pure: everything comes in as arguments)."""
+                   max_notes: int = 3, linked: Mapping[str, Evidence] | None = None,
+                   shown: Mapping[str, Sequence[tuple[int, int]]] | None = None) -> Answer:
+    """The Markdown answer and its citations (pure: everything comes in as arguments).
+
+    `linked` is the evidence of the notes that candidate passages cite inline
+    (`sources.cited_evidence`); with `params.follow_sources` they are quoted beside the
+    passage citing them, and a passage copying a note it names is quoted from that note
+    (unless that note's passage is among those `shown` earlier in the conversation)."""
     best = max((e.score for e in evidence), default=float("-inf"))
     if best < threshold:
         suggestions = [note_ref(snapshot, h.note_id) for h in hits[:3]]
@@ -35,13 +50,14 @@ def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evide
     # close enough to the best; diversified so near-duplicate notes don't crowd out others.
     close = [e for e in evidence if e.score >= max(threshold, best - params.evidence_margin)]
     chosen = diversify(close, snapshot, max_notes, params.diversity)
+    if params.follow_sources and linked:
+        chosen = place_cited(chosen, linked, snapshot, threshold, shown_quotes, params.cited_notes, max_notes)
+    items = [(snapshot.notes[item.hit.row], shown_quotes(item, n == 1)) for n, item in enumerate(chosen, start=1)]
+    if params.follow_sources:
+        items = prefer_originals(snapshot, items, shown)
     citations: list[Citation] = []
     blocks: list[str] = []
-    for n, item in enumerate(chosen, start=1):
-        note = snapshot.notes[item.hit.row]
-        passages = item.quotes[:1]
-        if n == 1 and len(item.quotes) > 1 and item.quotes[1].score >= 0.92 * item.quotes[0].score:
-            passages = sorted(item.quotes[:2], key=lambda q: q.start)
+    for n, (note, passages) in enumerate(items, start=1):
         for quote in passages:
             text = note.text[quote.start:quote.end]
             url = passage_url(note.id, quote.start, quote.end)
@@ -50,7 +66,7 @@ def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evide
             blocks.append(f"{blockquote(text)} [[{n}]]({url})")
     cited = [c.note_id for c in citations]
     related = related_notes(snapshot, hits, cited)
-    lines = [f"{_count_words(len(chosen))} {'note addresses' if len(chosen) == 1 else 'notes address'} this:", ""]
+    lines = [f"{_count_words(len(items))} {'note addresses' if len(items) == 1 else 'notes address'} this:", ""]
     for block in blocks:
         lines += [block, ""]
     sources = " · ".join(
@@ -62,6 +78,27 @@ def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evide
         lines += ["", "**Related notes:** " + " · ".join(f"[{md_escape(r.title)}]({r.url})" for r in related)]
     return Answer(question=question, answer="\n".join(lines), abstained=False, citations=citations,
                   related=related)
+
+
+def shown_quotes(item: Evidence, first: bool) -> list[Quote]:
+    """The passages of a chosen note the answer shows: its best, and for the first note also its
+    second best when nearly as good (in text order)."""
+    if first and len(item.quotes) > 1 and item.quotes[1].score >= 0.92 * item.quotes[0].score:
+        return sorted(item.quotes[:2], key=lambda q: q.start)
+    return item.quotes[:1]
+
+
+def nothing_new_answer(question: str, snapshot: Snapshot, shown: Sequence[tuple[str, int, int]]) -> Answer:
+    """A follow-up whose notes hold nothing the conversation has not quoted: one line saying so,
+    linking each note already quoted (its first passage shown) and naming them as `suggestions`."""
+    refs: dict[str, NoteRef] = {}
+    for note_id, start, end in shown:
+        note = snapshot.note(note_id)
+        if note is not None and note_id not in refs:
+            refs[note_id] = NoteRef(note_id=note_id, title=note.title, url=passage_url(note_id, start, end))
+    pointers = " · ".join(f"[{md_escape(r.title)}]({r.url})" for r in refs.values())
+    return Answer(question=question, answer=f"{NOTHING_NEW} {pointers}".rstrip(), abstained=False,
+                  suggestions=list(refs.values()))
 
 
 def diversify(evidence: list[Evidence], snapshot: Snapshot, k: int, diversity: float) -> list[Evidence]:

@@ -10,8 +10,8 @@ passage answers the question, so the note quoted first is the one whose own word
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,21 +37,26 @@ class Evidence:
 def find_evidence(index: Index, snapshot: Snapshot, query: str, vector: np.ndarray,
                   filters: Filters, params: AnswerParams = DEFAULT_ANSWER_PARAMS, clock=None,
                   boost_notes: set[str] | frozenset[str] = frozenset(),
-                  candidates: int | None = None) -> tuple[list[NoteHit], list[Evidence]]:
+                  candidates: int | None = None,
+                  exclude: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+                  ) -> tuple[list[NoteHit], list[Evidence]]:
     """Ranked notes and, for the best few, their best passages with an evidence score.
 
-    Searches (dense in Chroma, BM25 in memory), then `rank_and_quote`.
+    Searches (dense in Chroma, BM25 in memory), then `rank_and_quote`. `exclude` maps note
+    ids to spans not to quote again (a follow-up's already shown passages).
     """
     clock = clock or Clock(None)
     first = first_stage(index, snapshot, query, vector, filters, candidates or index.settings.candidates, clock)
     if clock.timings is not None:
         clock.timings["search"] = clock.timings.get("dense", 0.0) + clock.timings.get("lexical", 0.0)
-    return rank_and_quote(snapshot, query, vector, first, params, clock, boost_notes)
+    return rank_and_quote(snapshot, query, vector, first, params, clock, boost_notes, exclude)
 
 
 def rank_and_quote(snapshot: Snapshot, query: str, vector: np.ndarray, first: Candidates,
                    params: AnswerParams = DEFAULT_ANSWER_PARAMS, clock=None,
-                   boost_notes: set[str] | frozenset[str] = frozenset()) -> tuple[list[NoteHit], list[Evidence]]:
+                   boost_notes: set[str] | frozenset[str] = frozenset(),
+                   exclude: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+                   ) -> tuple[list[NoteHit], list[Evidence]]:
     """Per-note ranking of first-stage candidates, then the best passages of the top notes.
 
     The best `notes_considered` notes are re-ordered by retrieval score plus how well
@@ -63,10 +68,11 @@ def rank_and_quote(snapshot: Snapshot, query: str, vector: np.ndarray, first: Ca
     features = note_features(snapshot, first, vector, query)
     hits = hits_from(snapshot, features, score_notes(features, params.retrieval))
     clock.lap("fusion")
-    weights = snapshot.lexical.weights(list(dict.fromkeys(tokenize(query))))
-    terms = QueryTerms.of(snapshot, weights)
+    terms = query_terms(snapshot, query)
     top = hits[: params.notes_considered]
-    evidence = [note_evidence(snapshot, hit, vector, terms, params.quotes) for hit in top]
+    exclude = exclude or {}
+    evidence = [note_evidence(snapshot, hit, vector, terms, params.quotes, exclude.get(hit.note_id, ()))
+                for hit in top]
     for item in evidence:
         if item.hit.note_id in boost_notes:
             item.score += params.follow_up_boost
@@ -97,16 +103,28 @@ def rerank_order(retrieval: Sequence[float], evidence: Sequence[float], weight: 
     return [int(i) for i in np.argsort(-combined, kind="stable")]
 
 
+def query_terms(snapshot: Snapshot, query: str) -> QueryTerms:
+    """The query's IDF term weights, as the snapshot's term ids."""
+    return QueryTerms.of(snapshot, snapshot.lexical.weights(list(dict.fromkeys(tokenize(query)))))
+
+
 def note_evidence(snapshot: Snapshot, hit: NoteHit, vector: np.ndarray, terms: QueryTerms,
-                  params: QuoteParams = DEFAULT_QUOTE_PARAMS) -> Evidence:
-    """The note's best passages for the question, and how strongly the best one answers it."""
+                  params: QuoteParams = DEFAULT_QUOTE_PARAMS,
+                  exclude: Sequence[tuple[int, int]] = ()) -> Evidence:
+    """The note's best passages for the question, and how strongly the best one answers it
+    (passages overlapping `exclude` left out)."""
     note = snapshot.notes[hit.row]
     best_chunk = hit.chunks[0] if hit.chunks else None
-    quotes = note_passages(snapshot, hit.row, vector, terms, best_chunk, limit=2, params=params)
+    quotes = note_passages(snapshot, hit.row, vector, terms, best_chunk, limit=2, params=params,
+                           exclude=exclude)
     if not quotes:
         return Evidence(hit=hit, quotes=quotes, score=float("-inf"))
     coverage = passage_coverage(snapshot, snapshot.sentences_of(hit.row), quotes[0], note.text, terms)
-    return Evidence(hit=hit, quotes=quotes, score=evidence_score(quotes[0], hit, coverage), passage=quotes[0].score)
+    scored = hit
+    if exclude:  # the note's best chunk may be what was shown: its cosine can't vouch for the rest
+        scored = replace(hit, dense=min(hit.dense, quotes[0].similarity))
+    return Evidence(hit=hit, quotes=quotes, score=evidence_score(quotes[0], scored, coverage),
+                    passage=quotes[0].score)
 
 
 def evidence_score(best: Quote, hit: NoteHit, coverage: float = 0.0) -> float:

@@ -1,15 +1,21 @@
-"""Follow-up questions: recognise one, and search it together with the question it follows (pure).
+"""Follow-up questions: recognise one, search it with the question it follows, and know what the
+conversation has already shown (pure).
 
     expand_follow_up("and what about empathy?", history) -> (query, notes the previous answer cited)
+    read_conversation("why is that?", history)            -> Conversation: that query, and every
+                                                            passage the earlier answers quoted
 
 What a conversation has already shown is read from `history` itself (the earlier answers'
-Markdown, as `bot.ask`, `POST /api/ask` and the chat pass it), never from server state.
+Markdown, as `bot.ask`, `POST /api/ask` and the chat pass it): each quote's link
+`/notes/<id>?hl=<start>-<end>#hl` (`bot.urls.passage_url`) names the note and the span it
+quoted. Nothing is kept on the server, so a client that sends the history gets the same answer.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 _FOLLOW_UP_START = re.compile(
@@ -19,6 +25,68 @@ _FOLLOW_UP_START = re.compile(
 )
 _PRONOUN = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|there)\b", re.IGNORECASE)
 _NOTE_LINK = re.compile(r"/notes/([^?#)\s\"']+)")
+_PASSAGE_LINK = re.compile(r"/notes/([^?#)\s\"']+)\?hl=(\d{1,9})-(\d{1,9})")
+
+Passage = tuple[str, int, int]  # (note id, start, end): a span of a note's text
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What a question means in its conversation, read from the history alone.
+
+    `query` is what to search (the question, or a follow-up joined to the question it
+    follows); for a follow-up, `cited_before` are the notes the previous answer cited,
+    `shown` every passage any earlier answer quoted (oldest first) and `previous` the
+    passages of the previous answer. For a question that is not a follow-up all three are
+    empty: a new question is answered as if it were the first.
+    """
+
+    question: str
+    query: str
+    cited_before: frozenset[str] = frozenset()
+    shown: tuple[Passage, ...] = ()
+    previous: tuple[Passage, ...] = field(default=())
+
+    @property
+    def is_follow_up(self) -> bool:
+        return bool(self.cited_before or self.shown or self.query != self.question)
+
+    def shown_in(self, note_id: str) -> list[tuple[int, int]]:
+        """The spans of `note_id` already quoted in this conversation."""
+        return [(start, end) for note, start, end in self.shown if note == note_id]
+
+
+def read_conversation(question: str, history: Sequence[dict] | None) -> Conversation:
+    """The query for `question` and, when it is a follow-up, what the conversation already showed.
+
+        >>> c = read_conversation("why is that?", [
+        ...     {"role": "user", "content": "Does warmth training hurt?"},
+        ...     {"role": "assistant", "content": "> ... [[1]](/notes/warmth?hl=0-9#hl)"}])
+        >>> c.query, c.shown
+        ('why is that? Does warmth training hurt?', (('warmth', 0, 9),))
+    """
+    query, cited = expand_follow_up(question, history)
+    if query == question and not cited:
+        return Conversation(question=question, query=query)
+    turns = _turns(history)
+    shown = tuple(dict.fromkeys(p for _, answer in turns for p in shown_passages(answer)))
+    previous = tuple(dict.fromkeys(shown_passages(turns[-1][1]))) if turns else ()
+    return Conversation(question=question, query=query, cited_before=frozenset(cited), shown=shown,
+                        previous=previous)
+
+
+def shown_passages(markdown: str) -> list[Passage]:
+    """Every passage an answer's Markdown links to, in order: (note id, start, end).
+
+        >>> shown_passages("> a [[1]](/notes/x%2Fy?hl=3-10#hl) b [[2]](/bot/notes/z?hl=0-4#hl)")
+        [('x/y', 3, 10), ('z', 0, 4)]
+    """
+    found = []
+    for match in _PASSAGE_LINK.finditer(markdown):
+        start, end = int(match.group(2)), int(match.group(3))
+        if start < end:
+            found.append((unquote(match.group(1)), start, end))
+    return found
 
 
 def is_follow_up(question: str) -> bool:

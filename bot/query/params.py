@@ -18,6 +18,10 @@ class AnswerParams:
     evidence_margin: float = 0.25  # quote notes whose evidence is within this of the best
     diversity: float = 0.25  # MMR trade-off among the notes shown
     follow_up_boost: float = 0.05  # evidence bonus for notes the previous answer cited
+    follow_sources: bool = True  # quote the notes a quoted passage cites inline (`sources`)
+    cited_notes: int = 2  # at most this many notes added to an answer by following citations
+    follow_up_novelty: bool = True  # a follow-up quotes passages the conversation has not shown
+    follow_up_margin: float = 0.3  # ...within this of the topic's best passage (else: nothing new)
 
 
 DEFAULT_ANSWER_PARAMS = AnswerParams()

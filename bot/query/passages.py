@@ -10,6 +10,7 @@ all pick passages here, so the same question shows the same passage of a note ev
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,15 +39,22 @@ class QueryTerms:
 
 def note_passages(snapshot: Snapshot, row: int, vector: np.ndarray, terms: QueryTerms,
                   best_chunk: int | None = None, *, limit: int = 2,
-                  params: QuoteParams = DEFAULT_QUOTE_PARAMS) -> list[Quote]:
+                  params: QuoteParams = DEFAULT_QUOTE_PARAMS,
+                  exclude: Sequence[tuple[int, int]] = ()) -> list[Quote]:
     """The best non-overlapping passages of note `row` for a question (its vector and terms),
-    best first; `best_chunk` is the row of the note's best-matching chunk, when known."""
+    best first; `best_chunk` is the row of the note's best-matching chunk, when known.
+
+    `exclude` are spans of the note not to quote again (a follow-up's already shown passages):
+    no sentence overlapping one of them is picked."""
     note = snapshot.notes[row]
     rows = snapshot.sentences_of(row)
     spans = [
         (int(snapshot.sentence_start[r]), int(snapshot.sentence_end[r]), bool(snapshot.sentence_quotable[r]))
         for r in rows
     ]
+    if exclude:
+        spans = [(a, b, quotable and not any(a < end and start < b for start, end in exclude))
+                 for a, b, quotable in spans]
     chunk_span = None
     if best_chunk is not None:
         chunk_span = (int(snapshot.chunk_start[best_chunk]), int(snapshot.chunk_end[best_chunk]))

@@ -25,7 +25,7 @@ from ..index.lexical import range_positions, row_sums, tokenize
 from ..index.served import Index
 from ..index.snapshot import Snapshot
 from ..index.store import search_breadth
-from ..models import KINDS
+from ..models import KINDS, Note
 from .quotes import sentence_terms
 
 
@@ -68,15 +68,13 @@ class Filters:
         """Which notes pass, or None when nothing is filtered."""
         if not self:
             return None
-        mask = np.ones(len(snapshot.notes), dtype=bool)
-        for row, note in enumerate(snapshot.notes):
-            if self.kinds and note.kind not in self.kinds:
-                mask[row] = False
-            elif self.tags and not set(self.tags) & set(note.tags):
-                mask[row] = False
-            elif self.note_ids and note.id not in self.note_ids:
-                mask[row] = False
-        return mask
+        return np.asarray([self.admits(note) for note in snapshot.notes], dtype=bool)
+
+    def admits(self, note: Note) -> bool:
+        """The note passes every filter."""
+        return ((not self.kinds or note.kind in self.kinds)
+                and (not self.tags or bool(set(self.tags) & set(note.tags)))
+                and (not self.note_ids or note.id in self.note_ids))
 
     def chroma_where(self) -> dict | None:
         clauses = []

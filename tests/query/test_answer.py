@@ -9,7 +9,8 @@ import pytest
 from bot.query.compose import NOT_ADDRESSED
 from bot.errors import QuestionError
 from bot.query.answer import answer_question
-from bot.query.followups import expand_follow_up, is_follow_up
+from bot.query.followups import expand_follow_up, is_follow_up, read_conversation, shown_passages
+from bot.query.sources import named_in
 from bot.urls import passage_url
 from bot.service import Bot
 from bot.errors import FilterError
@@ -197,7 +198,10 @@ def test_follow_up_is_resolved_against_the_previous_turn(seed_index):
 def test_follow_up_about_the_other_side(seed_index):
     _, history = turn(seed_index, "What do thinking models improve at under empathy RL training?")
     answer = answer_question(seed_index, "and what about non-thinking models?", history)
-    assert cited_ids(answer)[0] == "do-reasoning-scaffolds-reshape-which-empathy-skills-models-develop"
+    # the other side, in the first quote: what models without the thinking scaffold develop
+    first = answer.citations[0].quote
+    assert "Non-thinking models focus on action-oriented" in first or "models without them" in first, first
+    assert "do-reasoning-scaffolds-reshape-which-empathy-skills-models-develop" in cited_ids(answer)
 
 
 def test_follow_up_chain_keeps_the_topic(seed_index):
@@ -291,3 +295,139 @@ def test_the_term_tables_give_what_tokenizing_the_text_gives(seed_index, tmp_pat
             assert np.allclose(titles, [title_match(set(tokenize(question)), n.title) for n in snapshot.notes])
         own_title = snapshot.notes[0].title
         assert title_matches(snapshot, rows[:1], own_title)[0] == 1.0
+
+
+# --- follow-ups add something (issue 11, item 5) ------------------------------------------------
+
+WARMTH_QUESTION = "Does warmth training make language models less reliable?"
+
+
+def quoted_spans(answer) -> set[tuple[str, int, int]]:
+    return {(c.note_id, c.start, c.end) for c in answer.citations}
+
+
+def test_why_is_that_repeats_no_quote_and_adds_the_reason(seed_index):
+    first, history = turn(seed_index, WARMTH_QUESTION)
+    answer = answer_question(seed_index, "why is that?", history)
+    assert not answer.abstained and answer.citations
+    shown = quoted_spans(first)
+    for citation in answer.citations:  # not one passage of the first answer again, nor part of one
+        assert not any(citation.note_id == note and citation.start < end and start < citation.end
+                       for note, start, end in shown), citation.quote
+    reason = "whether empathy is learned as a global character trait versus contextual behavioral responses"
+    assert any(reason in c.quote for c in answer.citations), [c.quote for c in answer.citations]
+
+
+def test_without_novelty_the_follow_up_repeated_itself(seed_index):
+    """The behaviour issue 11 reported, kept reachable for the benchmark's before/after."""
+    import dataclasses
+
+    from bot.query.answer import respond
+    from bot.query.params import DEFAULT_ANSWER_PARAMS
+
+    first, history = turn(seed_index, WARMTH_QUESTION)
+    old = dataclasses.replace(DEFAULT_ANSWER_PARAMS, follow_up_novelty=False)
+    repeated = respond(seed_index, "why is that?", history, params=old).answer
+    assert len(quoted_spans(repeated) & quoted_spans(first)) >= 2
+
+
+def test_what_was_shown_is_read_from_the_history_alone(seed_index):
+    first, history = turn(seed_index, WARMTH_QUESTION)
+    conversation = read_conversation("why is that?", history)
+    assert set(conversation.shown) == quoted_spans(first) == set(conversation.previous)
+    assert conversation.cited_before >= {c.note_id for c in first.citations}
+    # the same history as a client would send it (Gradio-style parts) gives the same answer
+    parts = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in history]
+    assert answer_question(seed_index, "why is that?", parts) == answer_question(seed_index, "why is that?", history)
+
+
+def test_a_follow_up_with_nothing_new_says_so_and_points_back(seed_index):
+    """When every passage that answers has been shown, one line says so and links them."""
+    from bot.query.compose import NOTHING_NEW
+
+    question = "What happens to empathetic agents trained in maximally challenging environments?"
+    first, history = turn(seed_index, question)
+    answer = answer_question(seed_index, "why is that?", history)
+    if answer.citations:  # something new passed the bar: then it must really be new
+        assert not quoted_spans(answer) & quoted_spans(first)
+        pytest.skip("the notes held something new for this follow-up")
+    assert not answer.abstained and answer.answer.startswith(NOTHING_NEW)
+    assert len(answer.answer.splitlines()) == 1
+    assert {s.url for s in answer.suggestions} <= {c.url for c in first.citations}
+    assert all(f"]({s.url})" in answer.answer for s in answer.suggestions) and answer.suggestions
+    # and a follow-up of that still knows what was shown
+    _, history = turn(seed_index, "why is that?", history)
+    assert set(read_conversation("and what else?", history).shown) == quoted_spans(first)
+
+
+def test_a_new_question_in_a_conversation_is_answered_as_a_first_one(seed_index):
+    _, history = turn(seed_index, WARMTH_QUESTION)
+    question = "Can AI systems learn social norms without embodied experience?"
+    assert answer_question(seed_index, question, history) == answer_question(seed_index, question)
+
+
+def test_shown_passages_are_parsed_from_answer_links():
+    markdown = ("> a [[1]](/notes/warmth?hl=0-240#hl)\n\n> b [[2]](/bot/notes/x%2Fy?hl=10-20#hl)\n\n"
+                "**Sources:** [1] [Warmth](/notes/warmth) · [2] [X](/notes/x%2Fy)")
+    assert shown_passages(markdown) == [("warmth", 0, 240), ("x/y", 10, 20)]
+    assert shown_passages("[[1]](/notes/a?hl=9-3#hl) [[2]](/notes/b?hl=x-1#hl)") == []
+
+
+# --- following citations to their sources (issue 11, item 4) ------------------------------------
+
+
+def test_an_inquiry_quote_brings_the_source_it_cites_beside_it(seed_index):
+    """Where a quoted inquiry passage cites a note inline and that note answers the question on its
+    own words, the answer quotes that note too, first or right beside the inquiry."""
+    snapshot = seed_index.snapshot
+    checked = 0
+    for question in ["Why do counselling bots trained on human approval push fixes instead of just being there?",
+                     "Does teaching a bot to be more compassionate make it worse at getting health questions right?",
+                     WARMTH_QUESTION, "What signal does RLVER use as its reward?",
+                     "Why do LLM therapists jump to problem-solving when someone shares emotion?"]:
+        answer = answer_question(seed_index, question)
+        numbers = {}
+        for c in answer.citations:
+            numbers.setdefault(c.note_id, c.n)
+        for c in answer.citations:
+            note = snapshot.note(c.note_id)
+            named = named_in(note, c.start, c.end)
+            if note.kind != "inquiry" or not named:
+                continue
+            placed = [numbers[t] for t in named if t in numbers]
+            supported = [t for t in named if source_supports(seed_index, question, t)]
+            if supported:  # a cited note that answers on its own words is quoted, first or beside
+                checked += 1
+                assert any(p == 1 or abs(p - c.n) == 1 for p in placed), (question, c.note_id, named, numbers)
+    assert checked >= 3
+
+
+def source_supports(index, question, note_id) -> bool:
+    """Does the note answer the question on its own words (evidence at the abstention bar)?"""
+    from bot.query.answer import ABSTAIN_BELOW, respond
+
+    evidence = respond(index, question, filters={"note_ids": [note_id]}).evidence
+    return bool(evidence) and evidence[0].score >= ABSTAIN_BELOW
+
+
+def test_following_sources_adds_the_primary_evidence(seed_index):
+    import dataclasses
+
+    from bot.query.answer import respond
+    from bot.query.params import DEFAULT_ANSWER_PARAMS
+
+    question = "What does RL do to exploration, according to the inquiry on pretrained priors and exploration ceilings?"
+    old = respond(seed_index, question, params=dataclasses.replace(DEFAULT_ANSWER_PARAMS, follow_sources=False)).answer
+    new = answer_question(seed_index, question)
+    source = "does-reinforcement-learning-squeeze-exploration-diversity-in-search-agents"
+    assert cited_ids(new)[:2] == ["can-pretrained-priors-set-exploration-ceilings-for-empathetic-capability", source]
+    assert all(c.quote == seed_index.snapshot.note(c.note_id).text[c.start:c.end] for c in new.citations)
+    assert len(cited_ids(new)) >= len(cited_ids(old))
+
+
+def test_followups_doctests():
+    import doctest
+
+    import bot.query.followups
+
+    assert doctest.testmod(bot.query.followups).failed == 0

@@ -42,7 +42,7 @@ def test_ask_returns_the_same_answer_as_the_answer_layer(api, web_runtime):  # n
     assert note.text[first["start"]:first["end"]] == first["quote"]  # verbatim
 
 
-def test_ask_with_history_and_filters(api):
+def test_ask_with_history_and_filters(api, web_runtime):  # noqa: F811
     first = api.post("/api/ask", json={"question": QUESTION}).json()
     follow = api.post("/api/ask", json={
         "question": "and why is that?",
@@ -50,8 +50,14 @@ def test_ask_with_history_and_filters(api):
         "filters": {"kinds": ["source", "note"]},
     })
     assert follow.status_code == 200
+    # resolved against the history (alone, "and why is that?" finds nothing), filtered, and new:
+    # it prefers passages the first answer did not show
     cited = {c["note_id"] for c in follow.json()["citations"]}
-    assert cited and cited & {c["note_id"] for c in first["citations"]}
+    assert cited and {web_runtime.library.note(n).kind for n in cited} <= {"source", "note"}
+    alone = api.post("/api/ask", json={"question": "and why is that?", "filters": {"kinds": ["source", "note"]}})
+    assert alone.json()["abstained"]
+    shown = {(c["note_id"], c["start"], c["end"]) for c in first["citations"]}
+    assert not {(c["note_id"], c["start"], c["end"]) for c in follow.json()["citations"]} & shown
     tagged = api.post("/api/ask", json={"question": "What do empathy benchmarks measure?",
                                         "filters": {"tags": ["benchmarks"]}}).json()
     assert {c["note_id"] for c in tagged["citations"]} == {"field-notes-on-empathy-benchmarks"}
@@ -199,3 +205,22 @@ def test_wrong_methods_and_unknown_api_paths_are_clear(api):
         response = api.request(method, path)
         assert response.status_code == 404 and f"There is no {method} {path}" in _detail(response)
         assert "/docs" in _detail(response)
+
+
+def test_a_follow_up_through_the_api_adds_passages_instead_of_repeating(api, web_runtime):  # noqa: F811
+    """What was shown is read from the history the client sends: the API, `bot.ask` and the chat
+    give the same follow-up, and it quotes no passage of the answer before it."""
+    question = "Does warmth training make language models less reliable?"
+    first = api.post("/api/ask", json={"question": question}).json()
+    history = [{"role": "user", "content": question}, {"role": "assistant", "content": first["answer"]}]
+    follow = api.post("/api/ask", json={"question": "why is that?", "history": history})
+    assert follow.status_code == 200
+    answer = follow.json()
+    assert answer == web_runtime.ask("why is that?", history).model_dump()
+    shown = {(c["note_id"], c["start"], c["end"]) for c in first["citations"]}
+    assert answer["citations"] and not answer["abstained"]
+    for c in answer["citations"]:
+        assert not any(c["note_id"] == note and c["start"] < end and start < c["end"] for note, start, end in shown)
+    # without the history it is a different question: the server kept nothing between the calls
+    alone = api.post("/api/ask", json={"question": "why is that?"}).json()
+    assert alone != answer

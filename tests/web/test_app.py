@@ -216,10 +216,12 @@ def test_follow_ups_carry_the_conversation_and_sessions_are_separate(web_runtime
     run(web_runtime, mine, "and why is that?")
     assert len(mine.history()) == 4 and mine.turns[1].answer is not None
     assert theirs.history() == [] and theirs.messages() == []
-    # the follow-up was searched with the previous question: it finds the same ground
-    first = {c.note_id for c in mine.turns[0].answer.citations}
-    second = {c.note_id for c in mine.turns[1].answer.citations}
-    assert first & second
+    # the follow-up was searched with the previous question and adds to it: no passage again, and
+    # the chat answers exactly as bot.ask and POST /api/ask do with the same history
+    follow_up = mine.turns[1].answer
+    assert follow_up == web_runtime.ask("and why is that?", mine.history()[:2])
+    first = {(c.note_id, c.start, c.end) for c in mine.turns[0].answer.citations}
+    assert follow_up.citations and not {(c.note_id, c.start, c.end) for c in follow_up.citations} & first
 
 
 def test_filters_reach_the_answer_layer(web_runtime):  # noqa: F811

@@ -70,7 +70,7 @@ def ask(page, question: str) -> str:
     page.wait_for_function(
         """([selector, n]) => {
             const answer = document.querySelectorAll(selector)[n];
-            return answer && /Sources:|None of the notes|unavailable|went wrong|can't be used/.test(answer.innerText);
+            return answer && /Sources:|None of the notes|Nothing new|unavailable|went wrong|can't be used/.test(answer.innerText);
         }""",
         arg=[BOT, answers_before], timeout=ANSWER_TIMEOUT_MS,
     )
@@ -176,6 +176,26 @@ def test_nothing_from_a_hostile_note_or_question_ever_runs(page, app, browser):
     assert "<script>window.__xss = 'script'</script>" in page.locator(".body").inner_text()
     page.screenshot(path=str(ARTIFACTS / "note-hostile.png"))
     assert browser.dialogs == []
+
+
+def test_a_follow_up_quotes_passages_the_previous_answer_did_not(page, app):
+    """Issue 11: "why is that?" used to repeat two of the same three quotes word for word."""
+    open_chat(page, app)
+    ask(page, "Does warmth training make language models less reliable?")
+    ask(page, "why is that?")
+    first, follow_up = page.locator(BOT).nth(0), page.locator(BOT).nth(1)
+
+    def quotes(answer) -> set[str]:
+        texts = answer.locator("blockquote")
+        return {re.sub(r"\s*\[?\d+\]?$", "", normalise(texts.nth(i).inner_text())) for i in range(texts.count())}
+
+    def passages(answer) -> set[str]:
+        links = answer.locator("a[href*='?hl=']")
+        return {links.nth(i).get_attribute("href") for i in range(links.count())}
+
+    assert quotes(first) and quotes(follow_up), follow_up.inner_text()
+    assert not quotes(first) & quotes(follow_up)
+    assert not passages(first) & passages(follow_up)
 
 
 def test_each_browser_session_has_its_own_conversation(page, app, browser):

@@ -135,3 +135,16 @@ def test_sources_panel_escapes_titles_and_quotes_and_links_under_the_root():
 
 def test_the_empty_sources_panel_invites_a_question():
     assert "Ask a question" in sources_panel_html(None, {}, "")
+
+
+def test_a_follow_up_with_nothing_new_lists_what_was_already_quoted():
+    from bot.models import Answer, NoteRef
+    from bot.query.compose import NOTHING_NEW
+
+    shown = NoteRef(note_id="a-note", title="A <b>note</b>", url="/notes/a-note?hl=0-5#hl")
+    answer = Answer(question="why?", answer=f"{NOTHING_NEW} [A](/notes/a-note?hl=0-5#hl)", abstained=False,
+                    suggestions=[shown])
+    html = sources_panel_html(answer, {}, "/bot")
+    assert "Nothing new" in html and "A &lt;b&gt;note&lt;/b&gt;" in html
+    assert [a["href"] for t, a in parse(html).tags if t == "a"] == ["/bot/notes/a-note?hl=0-5#hl"]
+    assert answer_blocks(answer, "/bot") == [f"{NOTHING_NEW} [A](/bot/notes/a-note?hl=0-5#hl)"]
