@@ -15,6 +15,7 @@ from ..markdown import blockquote, md_escape
 from ..models import Answer, Citation, NoteRef
 from ..urls import note_url, passage_url
 from .evidence import Evidence
+from .mentions import quote_links
 from .params import DEFAULT_ANSWER_PARAMS, AnswerParams
 from .retrieval import NoteHit, mmr
 
@@ -45,9 +46,10 @@ def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evide
         for quote in passages:
             text = note.text[quote.start:quote.end]
             url = passage_url(note.id, quote.start, quote.end)
+            links = quote_links(snapshot, note, quote.start, quote.end)  # mentions of other notes, as links
             citations.append(Citation(n=n, note_id=note.id, title=note.title, url=url, quote=text,
-                                      start=quote.start, end=quote.end, score=round(quote.score, 4)))
-            blocks.append(f"{blockquote(text)} [[{n}]]({url})")
+                                      start=quote.start, end=quote.end, score=round(quote.score, 4), links=links))
+            blocks.append(f"{blockquote(text, [(k.start, k.end, note_url(k.note_id)) for k in links])} [[{n}]]({url})")
     cited = [c.note_id for c in citations]
     related = related_notes(snapshot, hits, cited)
     lines = [f"{_count_words(len(chosen))} {'note addresses' if len(chosen) == 1 else 'notes address'} this:", ""]

@@ -10,7 +10,7 @@ from bot.query.compose import NOT_ADDRESSED
 from bot.errors import QuestionError
 from bot.query.answer import answer_question
 from bot.query.followups import expand_follow_up, is_follow_up
-from bot.urls import passage_url
+from bot.urls import note_url, passage_url
 from bot.service import Bot
 from bot.errors import FilterError
 from bot.settings import Settings
@@ -149,6 +149,35 @@ def test_the_issue_examples_quote_the_answer_first(seed_index):
     ]:
         first = answer_question(seed_index, question).citations[0]
         assert holds in first.quote, (question, first.quote)
+
+
+def test_asking_a_note_by_its_original_title_cites_it_first(seed_index):
+    note = seed_index.snapshot.note(SCAFFOLDS)
+    answer = answer_question(seed_index, note.aliases[0])
+    assert cited_ids(answer)[0] == SCAFFOLDS
+
+
+def test_mentions_of_notes_in_a_quote_are_its_links(seed_index):
+    """Inline citations in prose (and titles in lists) come with each citation as links, offsets into
+    the quote, and the answer's Markdown links them to their notes while the quote stays verbatim."""
+    snapshot = seed_index.snapshot
+    seen = 0
+    for question in ["Does empathy training make AI systems less reliable when users are sad?",
+                     "Which inquiring lines use the reasoning scaffolds note as a source?",
+                     "What does the thinking scaffold parallel?"]:
+        answer = answer_question(seed_index, question)
+        for citation in answer.citations:
+            note = snapshot.note(citation.note_id)
+            inside = [s for s in note.link_spans if citation.start <= s.start and s.end <= citation.end]
+            assert [(k.start + citation.start, k.end + citation.start, k.note_id) for k in citation.links] == [
+                (s.start, s.end, s.note_id) for s in inside]
+            for link in citation.links:
+                target = snapshot.note(link.note_id)
+                assert link.title == target.title and link.note_id != citation.note_id
+                assert citation.quote[link.start:link.end] in [target.title, *target.aliases]
+                assert f"]({note_url(link.note_id)})" in answer.answer
+                seen += 1
+    assert seen >= 2
 
 
 def test_most_seed_questions_cite_their_note_first(seed_index):
