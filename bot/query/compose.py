@@ -35,13 +35,16 @@ def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evide
     # In ranking order (retrieval and passage evidence together), the notes whose evidence is
     # close enough to the best; diversified so near-duplicate notes don't crowd out others.
     close = [e for e in evidence if e.score >= max(threshold, best - params.evidence_margin)]
+    close = distinct_quotes(close, snapshot)
     chosen = diversify(close, snapshot, max_notes, params.diversity)
     citations: list[Citation] = []
     blocks: list[str] = []
     for n, item in enumerate(chosen, start=1):
         note = snapshot.notes[item.hit.row]
         passages = item.quotes[:1]
-        if n == 1 and len(item.quotes) > 1 and item.quotes[1].score >= 0.92 * item.quotes[0].score:
+        if (n == 1 and len(item.quotes) > 1 and item.quotes[1].score >= 0.92 * item.quotes[0].score
+                and _words(note.text, item.quotes[1]) not in {_words(snapshot.notes[e.hit.row].text, e.quotes[0])
+                                                              for e in chosen}):  # not another note's quote
             passages = sorted(item.quotes[:2], key=lambda q: q.start)
         for quote in passages:
             text = note.text[quote.start:quote.end]
@@ -64,6 +67,24 @@ def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evide
         lines += ["", "**Related notes:** " + " · ".join(f"[{md_escape(r.title)}]({r.url})" for r in related)]
     return Answer(question=question, answer="\n".join(lines), abstained=False, citations=citations,
                   related=related)
+
+
+def distinct_quotes(evidence: list[Evidence], snapshot: Snapshot) -> list[Evidence]:
+    """The evidence whose best passage says something not said above it: a source's summary is
+    written word for word on every inquiry that lists it (their Sources sections are quotable),
+    and one answer quotes it once, from the first note in the ranking."""
+    seen: set[str] = set()
+    kept = []
+    for item in evidence:
+        words = _words(snapshot.notes[item.hit.row].text, item.quotes[0])
+        if words not in seen:
+            seen.add(words)
+            kept.append(item)
+    return kept
+
+
+def _words(text: str, quote) -> str:
+    return " ".join(text[quote.start:quote.end].split())
 
 
 def diversify(evidence: list[Evidence], snapshot: Snapshot, k: int, diversity: float) -> list[Evidence]:

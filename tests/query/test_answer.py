@@ -151,6 +151,19 @@ def test_the_issue_examples_quote_the_answer_first(seed_index):
         assert holds in first.quote, (question, first.quote)
 
 
+def test_a_source_summary_listed_on_several_pages_is_quoted_once_from_its_source(seed_index):
+    for question, source in [
+        ("By how much does preference alignment reduce grounding acts below human levels?",
+         "does-preference-optimization-harm-conversational-understanding"),
+        ("Which RL algorithm does RLVER use to deliver stable empathy improvements?",
+         "can-emotion-rewards-make-language-models-genuinely-empathic"),
+    ]:
+        answer = answer_question(seed_index, question)
+        assert answer.citations[0].note_id == source
+        summary = seed_index.snapshot.note(source).text
+        assert [c.note_id for c in answer.citations if c.quote in summary] == [source]
+
+
 def test_asking_a_note_by_its_original_title_cites_it_first(seed_index):
     note = seed_index.snapshot.note(SCAFFOLDS)
     answer = answer_question(seed_index, note.aliases[0])
@@ -347,6 +360,8 @@ def test_every_citation_is_verbatim_and_every_number_is_cited(seed_index, questi
         assert note.text[citation.start:citation.end] == citation.quote
         assert 0 < len(citation.quote) <= 400
         assert not any(s.start < citation.end and citation.start < s.content for s in note.sections)
+    quotes = [" ".join(c.quote.split()) for c in answer.citations]
+    assert len(set(quotes)) == len(quotes)  # a summary listed on several pages is quoted once
     shown = {int(n) for n in re.findall(r"\[\[(\d+)\]\]\(/notes/", answer.answer)}
     assert shown == {c.n for c in answer.citations}
     if answer.abstained:
