@@ -33,6 +33,7 @@ _EXPORTS = {
     "Note": "bot.models",
     "NoteRef": "bot.models",
     "QuestionError": "bot.errors",
+    "QuoteLink": "bot.models",
     "Settings": "bot.settings",
     "StoreError": "bot.errors",
     "StoreLocked": "bot.errors",
@@ -42,14 +43,14 @@ _EXPORTS = {
 }
 __all__ = [
     "NOT_ADDRESSED", "Answer", "Bot", "BotError", "Chunk", "Citation", "FilterError", "IndexSchemaError",
-    "IngestReport", "Note", "NoteRef", "QuestionError", "Settings", "StoreError", "StoreLocked",
+    "IngestReport", "Note", "NoteRef", "QuestionError", "QuoteLink", "Settings", "StoreError", "StoreLocked",
     "StoreUnavailable", "ask", "ingest",
 ]
 
 if TYPE_CHECKING:  # for readers and type checkers; at run time __getattr__ loads them
     from .errors import BotError, FilterError, IndexSchemaError, QuestionError, StoreError, StoreLocked, StoreUnavailable
     from .index.ingest import IngestReport
-    from .models import Answer, Chunk, Citation, Note, NoteRef
+    from .models import Answer, Chunk, Citation, Note, NoteRef, QuoteLink
     from .query.compose import NOT_ADDRESSED
     from .index.ingest import ingest
     from .service import Bot, ask

@@ -89,16 +89,18 @@ def ask(question: str, as_json: bool, kinds, tags, note_ids) -> None:
     """Answer QUESTION from the notes, quoting them with numbered citations.
 
     Uses the configured index, building it from BOT_NOTES_DIR first if there
-    is none. Exits with status 2 for an empty or over-long question.
+    is none. Links are relative to the app's root, or absolute under
+    BOT_PUBLIC_URL when it is set. Exits with status 2 for an empty or
+    over-long question.
     """
     from .query.answer import check_question
-    from .service import Bot
+    from .service import Bot, with_public_urls
 
     settings = load_settings()
     check_question(question, settings.max_question_chars)  # before the slow part
     filters = {"kinds": list(kinds), "tags": list(tags), "note_ids": list(note_ids)}
     with Bot.open(settings) as notes:
-        answer = notes.ask(question, None, filters)
+        answer = with_public_urls(notes.ask(question, None, filters), settings.public_url)
     if as_json:
         click.echo(answer.model_dump_json())
     else:

@@ -32,10 +32,19 @@ class RelatedConcept(BaseModel):
 
 
 class Section(BaseModel):
-    """A heading inside a note's text (Markdown notes), starting at `start`."""
+    """A section of a note's text: its heading starts at `start`, its own words at `content`.
+
+    Markdown notes have one per heading; seed pages one per trailing section ("Sources 9 notes",
+    "Related concepts in this collection 3", ...), named by `name`. What lies between `start`
+    and `content` (the heading line, and a page's navigation hints under it) is never quoted;
+    everything from `content` to the next section's `start` is the section's quotable text.
+    """
 
     title: str
     start: int
+    content: int | None = None  # None: right after the heading's line
+    name: str = ""  # seed pages: "sources", "related_concepts", ...; "" for a Markdown heading
+    count: int | None = None  # the number a seed page's heading shows ("Sources 9 notes"), if any
 
 
 class LinkSpan(BaseModel):
@@ -44,6 +53,15 @@ class LinkSpan(BaseModel):
     start: int
     end: int
     note_id: str
+
+
+class QuoteLink(BaseModel):
+    """A mention of another note inside a quote: `quote[start:end]` names note `note_id` (titled `title`)."""
+
+    start: int
+    end: int
+    note_id: str
+    title: str
 
 
 class Note(BaseModel):
@@ -70,19 +88,34 @@ class Note(BaseModel):
     links: list[str] = Field(default_factory=list)
     link_spans: list[LinkSpan] = Field(default_factory=list)
 
+    def body_end(self) -> int:
+        """Where the body ends: the first section's heading, or the end of the text."""
+        return min((section.start for section in self.sections), default=len(self.text))
+
+    def section_at(self, position: int) -> Section | None:
+        """The section holding `position` of the text (None: the body)."""
+        found = None
+        for section in self.sections:
+            if section.start <= position:
+                found = section
+        return found
+
     def own_titles(self) -> list[str]:
         """Titles this note itself names in its structured sections (used to keep them whole)."""
         titles = [s.title for s in self.sources] + [c.title for c in self.related_concepts]
-        return titles + self.inquiring_lines + self.next_inquiring_lines + self.wikilinks
+        return (titles + self.inquiring_lines + self.next_inquiring_lines + self.related_papers + self.aliases
+                + self.wikilinks)
 
 
 class Chunk(BaseModel):
-    """A passage of a note, embedded with the note's title prepended."""
+    """A passage of a note, embedded (and BM25-indexed) with its `heading` prepended: the note's
+    title, its names and tags that its text doesn't hold, and the section it sits in."""
 
     id: str
     note_id: str
     title: str
     section: str = ""
+    heading: str = ""
     start: int
     end: int
     text: str
@@ -107,6 +140,7 @@ class Citation(BaseModel):
     start: int
     end: int
     score: float
+    links: list[QuoteLink] = Field(default_factory=list)  # mentions of other notes inside `quote`
 
 
 class Answer(BaseModel):

@@ -32,6 +32,7 @@ from .query.library import Library
 from .query.params import DEFAULT_ANSWER_PARAMS, AnswerParams
 from .query.search import SearchHit, search_notes
 from .settings import Settings
+from .urls import absolute, absolute_links
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,32 @@ class Bot:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def with_public_urls(answer: Answer, public_url: str) -> Answer:
+    """The answer with every link absolute under `public_url` (BOT_PUBLIC_URL): citations,
+    suggestions, related notes and the Markdown's links. Unchanged when `public_url` is empty.
+
+        >>> a = Answer(question="q", answer="> x [[1]](/notes/n?hl=0-1#hl)", abstained=False)
+        >>> with_public_urls(a, "https://notes.example.org").answer
+        '> x [[1]](https://notes.example.org/notes/n?hl=0-1#hl)'
+    """
+    if not public_url:
+        return answer
+    return answer.model_copy(update={
+        "answer": absolute_links(answer.answer, public_url),
+        "citations": [c.model_copy(update={"url": absolute(c.url, public_url)}) for c in answer.citations],
+        "suggestions": [r.model_copy(update={"url": absolute(r.url, public_url)}) for r in answer.suggestions],
+        "related": [r.model_copy(update={"url": absolute(r.url, public_url)}) for r in answer.related],
+    })
+
+
+def with_public_passage_urls(hits: list[SearchHit], public_url: str) -> list[SearchHit]:
+    """Search results with their passages' links absolute under `public_url` (BOT_PUBLIC_URL)."""
+    if not public_url:
+        return hits
+    return [hit.model_copy(update={"passages": [p.model_copy(update={"url": absolute(p.url, public_url)})
+                                                for p in hit.passages]}) for hit in hits]
 
 
 def ask(

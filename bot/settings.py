@@ -151,6 +151,12 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the app listens on.")
     port: int = Field(7860, description="Port the app listens on.")
     root_path: str = Field("", description="URL prefix when served behind a reverse proxy, e.g. /bot.")
+    public_url: str = Field(
+        "",
+        description="The address people reach the app at, root path included (e.g. "
+        "https://notes.example.org/bot): links in `bot ask --json` and the API's answers become absolute "
+        "under it. Empty: they stay relative to the app's root.",
+    )
     rescan_seconds: float = Field(
         30.0, ge=0, description="How often the app rescans the notes folders for changes (0 = never)."
     )
@@ -230,6 +236,14 @@ class Settings(BaseSettings):
     def __init__(self, **values) -> None:
         values.setdefault("_env_file", env_file())
         super().__init__(**values)
+
+    @field_validator("public_url")
+    @classmethod
+    def _an_http_address(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not (value.startswith(("http://", "https://")) and len(value.split("/", 3)[2]) > 0):
+            raise ValueError(f"must be an http:// or https:// address like https://notes.example.org/bot, not {value!r}")
+        return value
 
     @field_validator("root_path")
     @classmethod

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import StoreError
 from ..models import Note
+from ..notes.chunks import chunk_heading
 from ..notes.links import resolve_links
 from ..settings import Settings
 from .lexical import LexicalIndex, term_table
@@ -34,7 +35,7 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4  # 4: title terms per name (title and aliases), chunk headings in BM25
 
 
 @dataclass
@@ -59,13 +60,17 @@ class Snapshot:
     chunk_rows: dict[str, int] = field(default_factory=dict)
     note_sentence_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     backlinks: dict[str, list[str]] = field(default_factory=dict)
-    # each sentence's and each title's distinct terms as ids into `terms` (see lexical.term_table):
-    # questions score sentences and titles without tokenizing them
+    # each sentence's and each name's distinct terms as ids into `terms` (see lexical.term_table):
+    # questions score sentences and titles without tokenizing them. A note's names are its title,
+    # then its aliases (a seed page's original title, a Markdown note's front-matter aliases):
+    # row i of the title table is a name of note `title_note[i]`, sorted by note row.
     terms: dict[str, int] | None = None
     sentence_term_ptr: np.ndarray | None = None
     sentence_term_ids: np.ndarray | None = None
     title_term_ptr: np.ndarray | None = None
     title_term_ids: np.ndarray | None = None
+    title_note: np.ndarray | None = None
+    note_title_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
 
     def __post_init__(self) -> None:
         self.by_id = {note.id: row for row, note in enumerate(self.notes)}
@@ -77,13 +82,18 @@ class Snapshot:
             for target in note.links:
                 backlinks.setdefault(target, []).append(note.id)
         self.backlinks = backlinks
-        if self.terms is None or self.sentence_term_ptr is None or self.title_term_ptr is None:
+        if (self.terms is None or self.sentence_term_ptr is None or self.title_term_ptr is None
+                or self.title_note is None):
             self.terms = {}
             self.sentence_term_ptr, self.sentence_term_ids = term_table(
                 [self.notes[row].text[start:end] for row, start, end in
                  zip(self.sentence_note.tolist(), self.sentence_start.tolist(), self.sentence_end.tolist())],
                 self.terms)
-            self.title_term_ptr, self.title_term_ids = term_table([note.title for note in self.notes], self.terms)
+            names = [(row, name) for row, note in enumerate(self.notes) for name in note_names(note)]
+            self.title_term_ptr, self.title_term_ids = term_table([name for _, name in names], self.terms)
+            self.title_note = np.asarray([row for row, _ in names], dtype=np.int32)
+        name_counts = np.bincount(self.title_note, minlength=len(self.notes)) if len(self.notes) else np.zeros(0)
+        self.note_title_offsets = np.concatenate([[0], np.cumsum(name_counts)]).astype(np.int64)
 
     @property
     def dimension(self) -> int:
@@ -93,12 +103,21 @@ class Snapshot:
         row = self.by_id.get(note_id)
         return None if row is None else self.notes[row]
 
+    def names_of(self, row: int) -> range:
+        """Rows of note `row`'s names (title first, then aliases) in the title term table."""
+        return range(int(self.note_title_offsets[row]), int(self.note_title_offsets[row + 1]))
+
     def sentences_of(self, row: int) -> range:
         """Sentence rows of note `row`, in text order."""
         return range(int(self.note_sentence_offsets[row]), int(self.note_sentence_offsets[row + 1]))
 
 
 # --- building a snapshot from the store --------------------------------------------------
+
+
+def note_names(note: Note) -> list[str]:
+    """The names a question may call a note by: its title, then its aliases (its original title)."""
+    return list(dict.fromkeys(name for name in [note.title, *note.aliases] if name))
 
 
 def load_snapshot(store: Store, version: int, dimension: int, cache_root: Path | None) -> Snapshot:
@@ -155,7 +174,9 @@ def build_snapshot(store: Store, version: int, dimension: int) -> Snapshot:
     chunk_records.sort()
     sentence_keys = sorted(sentences)
 
-    lexical = LexicalIndex.build([f"{notes[row].title}\n{text}" for row, _, _, _, text in chunk_records])
+    # as embedded: each chunk with its heading (the note's title, names and tags, its section)
+    lexical = LexicalIndex.build([f"{chunk_heading(notes[row], start)}\n{text}"
+                                  for row, start, _, _, text in chunk_records])
     dim = dimension
     return Snapshot(
         version=version,
@@ -181,7 +202,7 @@ def build_snapshot(store: Store, version: int, dimension: int) -> Snapshot:
 _ARRAYS = (
     "note_vectors", "chunk_note", "chunk_start", "chunk_end", "sentence_note", "sentence_start",
     "sentence_end", "sentence_quotable", "sentence_vectors", "sentence_term_ptr", "sentence_term_ids",
-    "title_term_ptr", "title_term_ids",
+    "title_term_ptr", "title_term_ids", "title_note",
 )
 
 

@@ -1,10 +1,13 @@
 """Cut a note into sentence-aligned chunks that fit the embedding model's window (pure).
 
 A chunk is a contiguous span of `note.text` made of whole sentences, sized so
-that the note's title plus the chunk fit the model's window; consecutive
-chunks share a little overlap; a chunk never crosses a Markdown section. Each
-sentence is also kept (with its offsets) so that quotes can be scored and
-located later without re-reading the note.
+that its heading (`chunk_heading`: the note's title, names and tags, and its
+section) plus the chunk fit the model's window; consecutive chunks share a
+little overlap; a chunk never crosses a section (a Markdown heading, a seed
+page's "Sources", "Related concepts", ...). Each sentence is also kept (with
+its offsets) so that quotes can be scored and located later without re-reading
+the note. A sentence is quotable unless it is a heading (or the navigation
+hints a section's heading carries) or has no word in it (a lone "-").
 
     >>> words = lambda texts: [len(t.split()) for t in texts]   # a stand-in token counter
     >>> note = Note(id="n", title="T", text="Warmth training costs some accuracy here. "
@@ -30,6 +33,7 @@ SPECIAL_TOKENS = 3  # [CLS], [SEP] and the newline between title and text
 _HEADING = re.compile(r"#{1,6}\s")
 _CLAUSE_BREAK = re.compile(r"[;:,]\s+|\s+[—–]\s+")
 _SPACE = re.compile(r"\s+")
+_NEWLINE = re.compile(r"\n")
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,12 @@ def segment_note(
 ) -> Segments:
     """Sentences and chunks of one note; chunk i has id `<note_id>#<i>` (the store adds the hash)."""
     text = note.text
-    raw = split_sentences(text, note.own_titles())
-    title_tokens = count_tokens([note.title])[0] if note.title else 0
-    budget = max(16, min(chunk_tokens, window - SPECIAL_TOKENS - title_tokens))
+    raw = _cut_at(text, split_sentences(text, note.own_titles()), _section_cuts(note))
+    heading_tokens = max(count_tokens(_headings(note)))
+    budget = max(16, min(chunk_tokens, window - SPECIAL_TOKENS - heading_tokens))
     sentences, tokens = _fit_sentences(text, raw, count_tokens, budget)
-    quotable = [not _HEADING.match(text[s:e]) for s, e in sentences]
+    chrome = [(section.start, _content(note, section)) for section in note.sections]
+    quotable = [_quotable(text, s, e, chrome) for s, e in sentences]
     section_starts = sorted(section.start for section in note.sections)
     paragraph_of = _paragraph_index(text, sentences)
 
@@ -77,6 +82,9 @@ def segment_note(
         used += tokens[index]
     if current:
         groups.append(current)
+    # a section with nothing to quote (an empty "Next inquiring lines") is not worth a search hit
+    worth = [group for group in groups if any(quotable[i] for i in group)]
+    groups = worth or groups[:1]
 
     chunks = []
     for number, group in enumerate(groups):
@@ -87,6 +95,7 @@ def segment_note(
                 note_id=note.id,
                 title=note.title,
                 section=_section_title(note, start),
+                heading=chunk_heading(note, start),
                 start=start,
                 end=end,
                 text=text[start:end],
@@ -96,8 +105,35 @@ def segment_note(
 
 
 def embedding_text(chunk: Chunk) -> str:
-    """What is embedded for a chunk: the note's title, then the chunk's text."""
-    return f"{chunk.title}\n{chunk.text}" if chunk.title else chunk.text
+    """What is embedded for a chunk: its heading (the note's title, ...), then the chunk's text."""
+    heading = chunk.heading or chunk.title
+    return f"{heading}\n{chunk.text}" if heading else chunk.text
+
+
+def note_heading(note: Note) -> str:
+    """The note's title, then the names and tags its text doesn't hold (a Markdown note's
+    front-matter aliases and tags), so a question that names them finds the note.
+
+        >>> note_heading(Note(id="g", title="Graph notes", text="Edges.", aliases=["GN"], tags=["ml"]))
+        'Graph notes\nalso called: GN\ntags: ml'
+    """
+    lines = [note.title] if note.title else []
+    names = [alias for alias in note.aliases if alias and alias not in note.text]
+    if names:
+        lines.append("also called: " + "; ".join(names))
+    if note.tags:
+        lines.append("tags: " + ", ".join(note.tags))
+    return "\n".join(lines)
+
+
+def chunk_heading(note: Note, start: int) -> str:
+    """What is searched with the chunk of `note` starting at `start`, besides its text: the note's
+    heading, and the title of the section it is in unless the chunk opens with that heading."""
+    heading = note_heading(note)
+    section = note.section_at(start)
+    if section is None or start <= section.start:
+        return heading
+    return f"{heading}\n{section.title}" if heading else section.title
 
 
 def _fit_sentences(
@@ -162,6 +198,56 @@ def _paragraph_index(text: str, sentences: list[Span]) -> list[int]:
         indexes.append(paragraph)
         previous_end = end
     return indexes
+
+
+def _headings(note: Note) -> list[str]:
+    """Every heading a chunk of the note can get (for the token budget)."""
+    heading = note_heading(note)
+    return [heading] + [f"{heading}\n{section.title}" for section in note.sections]
+
+
+def _content(note: Note, section) -> int:
+    """Where a section's quotable text starts (a Markdown heading's: the line after it)."""
+    if section.content is not None:
+        return section.content
+    line_end = note.text.find("\n", section.start)
+    return len(note.text) if line_end == -1 else line_end + 1
+
+
+def _section_cuts(note: Note) -> list[int]:
+    """Where sentences must break: each section's heading and content start and, in a seed page's
+    sections (lists exported one entry a line), every line."""
+    cuts = []
+    ends = [section.start for section in note.sections[1:]] + [len(note.text)]
+    for section, end in zip(note.sections, ends):
+        content = _content(note, section)
+        cuts += [section.start, content]
+        if section.name:
+            cuts += [m.end() for m in _NEWLINE.finditer(note.text, content, end)]
+    return cuts
+
+
+def _cut_at(text: str, spans: list[Span], cuts: list[int]) -> list[Span]:
+    """Split any sentence that runs across one of `cuts` (a section's heading glued to its text)."""
+    cuts = sorted(set(cuts))
+    out: list[Span] = []
+    for start, end in spans:
+        pieces = [start] + [c for c in cuts if start < c < end] + [end]
+        for a, b in zip(pieces, pieces[1:]):
+            while a < b and text[a].isspace():
+                a += 1
+            while b > a and text[b - 1].isspace():
+                b -= 1
+            if b > a:
+                out.append((a, b))
+    return out
+
+
+def _quotable(text: str, start: int, end: int, chrome: list[Span]) -> bool:
+    sentence = text[start:end]
+    if _HEADING.match(sentence) or not any(ch.isalnum() for ch in sentence):
+        return False
+    return not any(a <= start and end <= b for a, b in chrome if b > a)
 
 
 def _section_at(section_starts: list[int], position: int) -> int:

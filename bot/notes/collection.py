@@ -14,7 +14,7 @@ from collections import defaultdict
 from ..models import Note
 from .formats import ParsedFile, format_for, format_named
 
-SCHEMA_VERSION = 1  # bump when parsing or chunking changes what is stored
+SCHEMA_VERSION = 2  # bump when parsing or chunking changes what is stored (2: every section is text)
 
 
 def build_notes(files: list[ParsedFile]) -> list[Note]:

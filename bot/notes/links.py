@@ -18,9 +18,11 @@ MIN_LINK_TITLE_CHARS = 20  # shorter titles ("Summary") would turn common words 
 def resolve_links(notes: list[Note]) -> list[Note]:
     """Find each note's inline citations (known titles and aliases in its text) and wikilinks.
 
-    Returns new Note objects with `links` (ids, in order of first mention) and
-    `link_spans`. Links never change a note's content hash, so resolving them
-    costs no re-embedding.
+    Returns new Note objects with `link_spans` (every mention of another note, in any section:
+    the note page and quotes show them as links) and `links` (the notes it cites, in order of
+    first mention: mentions in its body and its Sources list; a seed page's related concepts and
+    "inquiring lines that use this note" name notes it does not cite). Links never change a
+    note's content hash, so resolving them costs no re-embedding.
     """
     by_title: dict[str, str] = {}
     for note in notes:
@@ -42,13 +44,22 @@ def resolve_links(notes: list[Note]) -> list[Note]:
             if target and target != note.id:
                 spans.append(LinkSpan(start=match.start(), end=match.end(), note_id=target))
         spans.sort(key=lambda s: s.start)
-        links = list(dict.fromkeys(span.note_id for span in spans))
+        links = list(dict.fromkeys(span.note_id for span in spans if _cites(note, span.start)))
         for entry in note.sources:  # an inquiry cites its sources even when prose doesn't name them
             target = by_title.get(entry.title)
             if target and target != note.id and target not in links:
                 links.append(target)
         resolved.append(note.model_copy(update={"links": links, "link_spans": spans}))
     return resolved
+
+
+_CITING_SECTIONS = ("", "sources")  # Markdown headings ("") are part of the body
+
+
+def _cites(note: Note, position: int) -> bool:
+    """A mention at `position` is a citation: in the body, a Markdown section or a Sources list."""
+    section = note.section_at(position)
+    return section is None or section.name in _CITING_SECTIONS
 
 
 class _TitleFinder:

@@ -29,7 +29,7 @@ _ABBREVIATIONS = {
     "u.s", "u.k", "e.u", "ph.d", "sec", "ch", "mt", "viz", "nos",
 }
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
-_LIST_OR_HEADING = re.compile(r"\s*(?:[-*+•]\s|\d+[.)]\s|#{1,6}\s|>)")
+_LIST_OR_HEADING = re.compile(r"\s*(?:[-*+•]\s|\d+[.)]\s|\(\d+\)\s|#{1,6}\s|>)")
 
 
 def paragraph_spans(text: str) -> list[Span]:

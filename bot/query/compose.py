@@ -14,13 +14,14 @@ A quoted passage that cites notes inline brings the cited note's own words besid
 
 from __future__ import annotations
 
-from ..index.snapshot import Snapshot
 from collections.abc import Mapping, Sequence
 
+from ..index.snapshot import Snapshot
 from ..markdown import blockquote, md_escape
 from ..models import Answer, Citation, NoteRef
 from ..urls import note_url, passage_url
 from .evidence import Evidence
+from .mentions import quote_links
 from .params import DEFAULT_ANSWER_PARAMS, AnswerParams
 from .quotes import Quote
 from .retrieval import NoteHit, mmr
@@ -49,6 +50,7 @@ def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evide
     # In ranking order (retrieval and passage evidence together), the notes whose evidence is
     # close enough to the best; diversified so near-duplicate notes don't crowd out others.
     close = [e for e in evidence if e.score >= max(threshold, best - params.evidence_margin)]
+    close = distinct_quotes(close, snapshot)
     chosen = diversify(close, snapshot, max_notes, params.diversity)
     if params.follow_sources and linked:
         chosen = place_cited(chosen, linked, snapshot, threshold, shown_quotes, params.cited_notes, max_notes)
@@ -61,9 +63,10 @@ def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evide
         for quote in passages:
             text = note.text[quote.start:quote.end]
             url = passage_url(note.id, quote.start, quote.end)
+            links = quote_links(snapshot, note, quote.start, quote.end)  # mentions of other notes, as links
             citations.append(Citation(n=n, note_id=note.id, title=note.title, url=url, quote=text,
-                                      start=quote.start, end=quote.end, score=round(quote.score, 4)))
-            blocks.append(f"{blockquote(text)} [[{n}]]({url})")
+                                      start=quote.start, end=quote.end, score=round(quote.score, 4), links=links))
+            blocks.append(f"{blockquote(text, [(k.start, k.end, note_url(k.note_id)) for k in links])} [[{n}]]({url})")
     cited = [c.note_id for c in citations]
     related = related_notes(snapshot, hits, cited)
     lines = [f"{_count_words(len(items))} {'note addresses' if len(items) == 1 else 'notes address'} this:", ""]
@@ -99,6 +102,24 @@ def nothing_new_answer(question: str, snapshot: Snapshot, shown: Sequence[tuple[
     pointers = " · ".join(f"[{md_escape(r.title)}]({r.url})" for r in refs.values())
     return Answer(question=question, answer=f"{NOTHING_NEW} {pointers}".rstrip(), abstained=False,
                   suggestions=list(refs.values()))
+
+
+def distinct_quotes(evidence: list[Evidence], snapshot: Snapshot) -> list[Evidence]:
+    """The evidence whose best passage says something not said above it: a source's summary is
+    written word for word on every inquiry that lists it (their Sources sections are quotable),
+    and one answer quotes it once, from the first note in the ranking."""
+    seen: set[str] = set()
+    kept = []
+    for item in evidence:
+        words = _words(snapshot.notes[item.hit.row].text, item.quotes[0])
+        if words not in seen:
+            seen.add(words)
+            kept.append(item)
+    return kept
+
+
+def _words(text: str, quote) -> str:
+    return " ".join(text[quote.start:quote.end].split())
 
 
 def diversify(evidence: list[Evidence], snapshot: Snapshot, k: int, diversity: float) -> list[Evidence]:

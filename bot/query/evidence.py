@@ -105,7 +105,7 @@ def rerank_order(retrieval: Sequence[float], evidence: Sequence[float], weight: 
 
 def query_terms(snapshot: Snapshot, query: str) -> QueryTerms:
     """The query's IDF term weights, as the snapshot's term ids."""
-    return QueryTerms.of(snapshot, snapshot.lexical.weights(list(dict.fromkeys(tokenize(query)))))
+    return QueryTerms.of(snapshot, snapshot.lexical.weights(list(dict.fromkeys(tokenize(query)))), query)
 
 
 def note_evidence(snapshot: Snapshot, hit: NoteHit, vector: np.ndarray, terms: QueryTerms,

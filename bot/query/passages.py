@@ -1,6 +1,6 @@
 """The one passage path: a note's best passages for a question, as exact spans of its text.
 
-    terms = QueryTerms.of(snapshot, snapshot.lexical.weights(tokenize(question)))
+    terms = QueryTerms.of(snapshot, snapshot.lexical.weights(tokenize(question)), question)
     quotes = note_passages(snapshot, row, vector, terms, best_chunk)    # best first
     snapshot.notes[row].text[quotes[0].start:quotes[0].end]           # the passage, verbatim
 
@@ -10,13 +10,16 @@ all pick passages here, so the same question shows the same passage of a note ev
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..index.lexical import query_ids, row_sums
 from ..index.snapshot import Snapshot
+from ..index.lexical import tokenize
+from .asks import asked_for, asked_section, subject
 from .quotes import DEFAULT_QUOTE_PARAMS, Quote, QuoteParams, pick_quotes, sentence_terms
 
 
@@ -29,12 +32,20 @@ class QueryTerms:
     id_weights: np.ndarray
     by_id: dict[int, float]
     total: float
+    shape: re.Pattern[str] | None = None  # what the answer must hold (an arXiv id, a year): `asks.asked_for`
+    subject: dict[str, float] | None = None  # a shaped question's other terms and weights (`asks.subject`)
+    sections: tuple[str, ...] = ()  # the parts of a note the question names (`asks.asked_section`)
 
     @classmethod
-    def of(cls, snapshot: Snapshot, weights: dict[str, float]) -> QueryTerms:
+    def of(cls, snapshot: Snapshot, weights: dict[str, float], question: str = "") -> QueryTerms:
+        """The question's term weights; from the `question` itself, the shape of answer it asks for."""
         ids, id_weights = query_ids(snapshot.terms, weights)
+        shape = asked_for(question)
+        about = None
+        if shape is not None:
+            about = {term: weights[term] for term in tokenize(subject(question)) if term in weights}
         return cls(weights, ids, id_weights, dict(zip(ids.tolist(), id_weights.tolist())),
-                   sum(weights.values()) or 1.0)
+                   sum(weights.values()) or 1.0, shape, about, asked_section(question))
 
 
 def note_passages(snapshot: Snapshot, row: int, vector: np.ndarray, terms: QueryTerms,
@@ -55,14 +66,59 @@ def note_passages(snapshot: Snapshot, row: int, vector: np.ndarray, terms: Query
     if exclude:
         spans = [(a, b, quotable and not any(a < end and start < b for start, end in exclude))
                  for a, b, quotable in spans]
+    if note.link_spans:  # a line that only names another note points at it; it says nothing itself
+        spans = [(s, e, q and (not _points(note, s, e) or _section_name(note, s) in terms.sections))
+                 for s, e, q in spans]
+    if terms.sections:  # "... in the research prompt?": from that part of the note, when it has one
+        named = [(s, e, q and _section_name(note, s) in terms.sections) for s, e, q in spans]
+        if any(q for _, _, q in named):
+            spans = named
+    shaped = False
+    if terms.shape is not None:  # "what is the arXiv id ...": among the sentences holding one, if any
+        only = [(s, e, q and terms.shape.search(note.text, s, e) is not None) for s, e, q in spans]
+        if any(q for _, _, q in only):
+            spans, shaped = only, True
     chunk_span = None
     if best_chunk is not None:
         chunk_span = (int(snapshot.chunk_start[best_chunk]), int(snapshot.chunk_end[best_chunk]))
-    lexical = row_sums(snapshot.sentence_term_ptr, snapshot.sentence_term_ids, np.arange(rows.start, rows.stop),
-                       terms.ids, terms.id_weights) / terms.total
-    return pick_quotes(note.text, spans, snapshot.sentence_vectors[rows.start:rows.stop], vector,
-                       terms.weights, chunk_span, limit=limit, params=params,
-                       note_vector=snapshot.note_vectors[row], lexical=lexical)
+    weights = terms.subject if shaped and terms.subject else None
+    if weights is None:
+        lexical = row_sums(snapshot.sentence_term_ptr, snapshot.sentence_term_ids, np.arange(rows.start, rows.stop),
+                           terms.ids, terms.id_weights) / terms.total
+    else:  # a shaped question is matched on its subject: the line about "RLVER", not any arXiv id
+        ids, id_weights = query_ids(snapshot.terms, weights)
+        lexical = row_sums(snapshot.sentence_term_ptr, snapshot.sentence_term_ids, np.arange(rows.start, rows.stop),
+                           ids, id_weights) / (sum(weights.values()) or 1.0)
+    quotes = pick_quotes(note.text, spans, snapshot.sentence_vectors[rows.start:rows.stop], vector,
+                         terms.weights, chunk_span, limit=limit, params=params,
+                         note_vector=snapshot.note_vectors[row], lexical=lexical)
+    if weights is not None:
+        # The model reads "arXiv:2507.03112" and "RLVER" poorly: a line of the asked-for shape
+        # matches the question as well as it holds the question's subject ("RLVER").
+        quotes = [replace(q, similarity=max(q.similarity, term_coverage(note.text[q.start:q.end], weights)))
+                  for q in quotes]
+    return quotes
+
+
+_LIST_MARK = " \t-•*"
+
+
+def _points(note, start: int, end: int) -> bool:
+    """The sentence is nothing but another note's title (an entry of a Sources list, an inquiring
+    line): quoted only when the question asks for that list, else it would answer a question
+    that names the title with the title itself."""
+    for span in note.link_spans:
+        if span.start >= end:
+            break
+        if (span.start >= start and span.end <= end and not note.text[start:span.start].strip(_LIST_MARK)
+                and not note.text[span.end:end].strip(" .")):
+            return True
+    return False
+
+
+def _section_name(note, position: int) -> str:
+    section = note.section_at(position)
+    return section.name if section is not None else ""
 
 
 def passage_coverage(snapshot: Snapshot, rows: range, quote: Quote, text: str, terms: QueryTerms) -> float:

@@ -270,15 +270,26 @@ def best_sentence_cosines(snapshot: Snapshot, note_rows: np.ndarray, vector: np.
 
 
 def title_matches(snapshot: Snapshot, note_rows: np.ndarray, question: str) -> np.ndarray:
-    """`title_match` of the question against each note's title, from the snapshot's title terms."""
+    """`title_match` of the question against each note's names (its title, and its aliases such as a
+    seed page's original title): the best of them, from the snapshot's title terms."""
     question_terms = set(tokenize(question))
     if not question_terms or len(note_rows) == 0:
         return np.zeros(len(note_rows), np.float32)
+    note_rows = np.asarray(note_rows, dtype=np.int64)
+    offsets = snapshot.note_title_offsets
+    counts = offsets[note_rows + 1] - offsets[note_rows]
+    name_rows, bounds = range_positions(offsets[note_rows], counts)
+    best = np.zeros(len(note_rows), np.float32)
+    if len(name_rows) == 0:
+        return best
     known = np.asarray(sorted(snapshot.terms[t] for t in question_terms if t in snapshot.terms), dtype=np.int32)
-    shared = row_sums(snapshot.title_term_ptr, snapshot.title_term_ids, note_rows, known, np.ones(len(known)))
-    sizes = (snapshot.title_term_ptr[note_rows + 1] - snapshot.title_term_ptr[note_rows]).astype(np.float64)
+    shared = row_sums(snapshot.title_term_ptr, snapshot.title_term_ids, name_rows, known, np.ones(len(known)))
+    sizes = (snapshot.title_term_ptr[name_rows + 1] - snapshot.title_term_ptr[name_rows]).astype(np.float64)
     dice = np.where(sizes > 0, 2 * shared / (len(question_terms) + sizes), 0.0)
-    return np.maximum(0.0, (dice - 0.5) / 0.5).astype(np.float32)
+    per_name = np.maximum(0.0, (dice - 0.5) / 0.5).astype(np.float32)
+    some = counts > 0
+    best[some] = np.maximum.reduceat(per_name, bounds[:-1][some])
+    return best
 
 
 def title_match(question_terms: set[str], title: str) -> float:

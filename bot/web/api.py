@@ -35,6 +35,7 @@ from ..errors import FilterError, NotReady, QuestionError, StoreError
 from ..models import KINDS, Answer
 from ..query.library import NotePage, NoteSummary
 from ..query.search import SearchHit
+from ..service import with_public_passage_urls, with_public_urls
 from ..settings import Settings
 from .auth import client_address, current_user
 from .feedback import RATINGS, FeedbackLog
@@ -173,7 +174,8 @@ def api_router(runtime: AppRuntime, settings: Settings, limits: Limits, feedback
         With weak evidence it abstains (`abstained: true`) and lists the nearest notes."""
         filters = body.filters.model_dump() if body.filters else None
         history = [m.model_dump() for m in body.history]
-        return _read(runtime, lambda: runtime.ask(body.question, history, filters))
+        answer = _read(runtime, lambda: runtime.ask(body.question, history, filters))
+        return with_public_urls(answer, settings.public_url)
 
     @router.get("/search", response_model=SearchResults, summary="Notes matching a query, with their best passages")
     def search(
@@ -184,7 +186,7 @@ def api_router(runtime: AppRuntime, settings: Settings, limits: Limits, feedback
         user: str = Depends(limited),
     ) -> SearchResults:
         filters = {"kinds": [kind] if kind else [], "tags": [tag] if tag else []}
-        results = _read(runtime, lambda: runtime.search(q, k, filters))
+        results = with_public_passage_urls(_read(runtime, lambda: runtime.search(q, k, filters)), settings.public_url)
         return SearchResults(query=q.strip(), version=library().version, results=results)
 
     @router.get("/notes", response_model=NoteList, summary="A page of notes")

@@ -133,7 +133,9 @@ def mount_chat(app: FastAPI, runtime: AppRuntime, settings: Settings, feedback: 
         theme=theme(),
         css=chat_css(),
         ssr_mode=False,
-        footer_links=["api", "settings"],
+        # Gradio's "Use via API" opened its own client page (nine chat endpoints), not the REST API
+        # the README documents: the chat's header links to /docs instead
+        footer_links=["settings"],
         run_history=False,
         show_error=False,
         mcp_server=False,

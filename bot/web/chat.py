@@ -58,7 +58,8 @@ def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog, l
         conversation = gr.State(lambda: Conversation())
         gr.HTML(
             f'<div class="nb-header"><h1>{TITLE}</h1>'
-            f'<a href="{root}/notes" target="_blank" rel="noopener">Browse all notes ↗</a>{sign_out}</div>',
+            f'<a href="{root}/notes" target="_blank" rel="noopener">Browse all notes ↗</a>'
+            f'<a href="{root}/docs" target="_blank" rel="noopener" class="nb-api">HTTP API ↗</a>{sign_out}</div>',
             elem_id="nb-header",
         )
         with gr.Row(equal_height=False):

@@ -1,7 +1,7 @@
 """The note pages: plain HTML from Jinja2 templates, fast and linkable, no script.
 
     GET /notes                        all notes; ?kind=&tag=&q= filter and search
-    GET /notes/{id}                   one note; ?hl=START-END#hl highlights a quoted passage
+    GET /notes/{id}                   one note, every section; ?hl=START-END#hl highlights a quoted passage
     GET /notes/{id}?hl=662-871#hl     (what a citation in an answer links to)
 
 Ids are looked up in the served snapshot through `bot.library.Library`, never
@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 
 from ..models import KINDS
 from ..settings import Settings
-from .render import note_body_html, note_links, parse_highlight, templates
+from .render import note_links, note_sections_html, parse_highlight, templates
 from .runtime import AppRuntime
 
 MAX_QUERY_CHARS = 500
@@ -65,8 +65,8 @@ def notes_router(runtime: AppRuntime, settings: Settings) -> APIRouter:
                           query="", version=library.version)
         note = page.note
         highlight = parse_highlight(hl, len(note.text))
-        body = note_body_html(note.text, note_links(note, root), highlight)
-        return render("note.html", request=request, note=note, page=page, body=body, version=page.version,
+        parts = note_sections_html(note, note_links(note, root, page.sources), highlight)
+        return render("note.html", request=request, note=note, page=page, parts=parts, version=page.version,
                       show_description=_description_adds(note), query="",
                       highlight_missing=bool(hl) and highlight is None)
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from markupsafe import Markup, escape
 
-from ..markdown import md_escape
+from ..markdown import emphasis_spans, md_escape
 from ..models import Answer
 from ..urls import note_url
 
@@ -73,54 +73,175 @@ def note_body_html(
     text: str,
     links: Sequence[tuple[int, int, str]],
     highlight: tuple[int, int] | None = None,
+    *,
+    mark_id: bool = True,
+    new_tab: bool = False,
 ) -> Markup:
-    """The note's text, escaped, with inline citations as links and one highlighted passage.
+    """The note's text, escaped, with inline citations as links, its own emphasis as emphasis, and
+    one highlighted passage.
 
     `links` are `(start, end, href)` spans of `text`; `highlight` is the quoted span, wrapped in
-    `<mark id="hl">` so `#hl` scrolls to it without any script. Where the two overlap, the link
-    is split, so the markup always nests.
+    `<mark id="hl">` so `#hl` scrolls to it without any script (`mark_id=False`: a plain `<mark>`).
+    Balanced `*emphasis*` and `**strong**` markers become `<em>`/`<strong>` (`markdown.emphasis_spans`);
+    everything else shows as written. Where these overlap, the outer element is split, so the
+    markup always nests.
     """
     spans = sorted((s, e, href) for s, e, href in links if 0 <= s < e <= len(text))
     kept: list[tuple[int, int, str]] = []
     for span in spans:  # overlapping links: the first wins
         if not kept or span[0] >= kept[-1][1]:
             kept.append(span)
+    emphasis = emphasis_spans(text, [(s, e) for s, e, _ in kept])
+    hidden = [(e.start, e.inner[0]) for e in emphasis] + [(e.inner[1], e.end) for e in emphasis]
     cuts = {0, len(text)}
     for s, e, _ in kept:
         cuts.update((s, e))
+    for e in emphasis:
+        cuts.update((e.start, e.end, *e.inner))
     if highlight:
         cuts.update(highlight)
-    cuts = sorted(cuts)
+    cuts = sorted(c for c in cuts if 0 <= c <= len(text))
 
     out: list[str] = []
-    marked = False
-    first_mark = True
-    link_at = {s: (e, href) for s, e, href in kept}
-    current: tuple[int, str] | None = None  # (end, href) of the link we are inside
+    stack: list[tuple] = []  # the open elements, outermost first: ("mark",), ("a", href), ("em"|"strong",)
+    first_mark = mark_id
     for begin, end in zip(cuts, cuts[1:]):
-        inside = bool(highlight) and highlight[0] <= begin and end <= highlight[1]
-        if inside and not marked:
-            out.append('<mark id="hl">' if first_mark else "<mark>")
-            marked, first_mark = True, False
-        elif not inside and marked:
-            out.append("</mark>")
-            marked = False
-        if begin in link_at:
-            current = link_at[begin]
-        if current is not None and begin >= current[0]:
-            current = None
-        piece = str(escape(text[begin:end]))
-        if current is not None:
-            piece = f'<a href="{escape(current[1])}">{piece}</a>'
-        out.append(piece)
-    if marked:
-        out.append("</mark>")
+        if any(a <= begin and end <= b for a, b in hidden):
+            continue  # an emphasis marker: shown as emphasis, not as an asterisk
+        wanted: list[tuple] = []
+        if highlight and highlight[0] <= begin and end <= highlight[1]:
+            wanted.append(("mark",))
+        link = next((href for s, e, href in kept if s <= begin and end <= e), None)
+        if link is not None:
+            wanted.append(("a", link))
+        for e in emphasis:
+            if e.inner[0] <= begin and end <= e.inner[1]:
+                wanted.append(("strong",) if e.width == 2 else ("em",))
+        keep = 0
+        while keep < len(stack) and keep < len(wanted) and stack[keep] == wanted[keep]:
+            keep += 1
+        while len(stack) > keep:
+            out.append(f"</{stack.pop()[0]}>")
+        for element in wanted[keep:]:
+            if element[0] == "mark":
+                out.append('<mark id="hl">' if first_mark else "<mark>")
+                first_mark = False
+            elif element[0] == "a":
+                extra = ' target="_blank" rel="noopener"' if new_tab else ""
+                out.append(f'<a href="{escape(element[1])}"{extra}>')
+            else:
+                out.append(f"<{element[0]}>")
+            stack.append(element)
+        out.append(str(escape(text[begin:end])))
+    while stack:
+        out.append(f"</{stack.pop()[0]}>")
     return Markup("".join(out))
 
 
-def note_links(note, root_path: str = "") -> list[tuple[int, int, str]]:
-    """A note's inline citations as `(start, end, href)` for `note_body_html`."""
-    return [(span.start, span.end, with_root(note_url(span.note_id), root_path)) for span in note.link_spans]
+def quote_html(quote: str, links: Sequence[tuple[int, int, str]] = (), *, new_tab: bool = True) -> Markup:
+    """A quote as HTML: escaped, its mentions of other notes as links, its own emphasis as emphasis."""
+    return note_body_html(quote, links, None, new_tab=new_tab)
+
+
+def note_sections_html(note, links: Sequence[tuple[int, int, str]], highlight: tuple[int, int] | None) -> list[dict]:
+    """The note's text part by part for its page: the body, then each section (its heading as a
+    title, its own text below), every part escaped and linked like `note_body_html`, the
+    highlight in whichever part holds it (`id="hl"` on its first piece only). A seed page's
+    related concepts show one entry each: the concept's title, what it is, how it relates."""
+    text = note.text
+    bounds = [(None, 0, note.body_end())]
+    sections = list(note.sections)
+    for section, following in zip(sections, sections[1:] + [None]):
+        stop = following.start if following is not None else len(text)
+        content = section.content if section.content is not None else _line_end(text, section.start)
+        bounds.append((section, min(content, stop), stop))
+    state = {"marked": False}
+
+    def piece(start: int, stop: int) -> Markup:
+        while stop > start and text[stop - 1].isspace():
+            stop -= 1
+        while start < stop and text[start].isspace():
+            start += 1
+        if stop <= start:
+            return Markup("")
+        local = [(s - start, e - start, href) for s, e, href in links if start <= s and e <= stop]
+        shown = None
+        if highlight and highlight[0] < stop and start < highlight[1]:
+            shown = (max(highlight[0], start) - start, min(highlight[1], stop) - start)
+        html = note_body_html(text[start:stop], local, shown, mark_id=not state["marked"])
+        state["marked"] = state["marked"] or shown is not None
+        return html
+
+    parts = []
+    anchors: set[str] = set()
+    for section, start, stop in bounds:
+        if section is not None and section.name == "related_concepts":
+            html = _concepts_html(text, start, stop, piece)
+        else:
+            html = piece(start, stop)
+        if section is None:
+            parts.append({"id": "body", "title": "", "count": None, "html": html, "name": ""})
+            continue
+        anchor = _anchor(section)
+        anchor = anchor if anchor not in anchors else f"{anchor}-{len(parts)}"
+        anchors.add(anchor)
+        parts.append({"id": anchor, "title": section.title, "count": section.count, "html": html,
+                      "name": section.name})
+    return parts
+
+
+def _concepts_html(text: str, start: int, stop: int, piece) -> Markup:
+    """Related concepts: entries separated by lone "-" lines, each its title, description, relation."""
+    entries: list[list[tuple[int, int]]] = []
+    position = start
+    for line in text[start:stop].splitlines(keepends=True):
+        line_start, position = position, position + len(line)
+        stripped = line.strip()
+        if stripped in ("-", ""):
+            if stripped == "-":
+                entries.append([])
+            continue
+        if stripped.startswith("- "):
+            entries.append([])
+            line_start += line.index("- ") + 2
+        if not entries:
+            entries.append([])
+        entries[-1].append((line_start, position))
+    roles = ("concept-title", "desc", "relation")
+    out = []
+    for lines in entries:
+        if not lines:
+            continue
+        rows = [(roles[min(i, 2)], piece(a, b)) for i, (a, b) in enumerate(lines)]
+        out.append('<div class="concept">' + "".join(f'<div class="{role}">{html}</div>' for role, html in rows)
+                   + "</div>")
+    return Markup("".join(out))
+
+
+def _line_end(text: str, position: int) -> int:
+    end = text.find("\n", position)
+    return len(text) if end == -1 else end + 1
+
+
+def _anchor(section) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", (section.name or section.title).lower()).strip("-")
+    return f"section-{slug or 'part'}"
+
+
+def note_links(note, root_path: str = "", sources: Sequence = ()) -> list[tuple[int, int, str]]:
+    """A note's mentions of other notes as `(start, end, href)` for `note_body_html`; with its page's
+    `sources` (`TitleRef`s), a Sources-list summary whose title the page doesn't write (seed 000
+    lists summaries alone) links to its source note."""
+    links = [(span.start, span.end, with_root(note_url(span.note_id), root_path)) for span in note.link_spans]
+    listed = next((s for s in note.sections if s.name == "sources"), None)
+    if listed is not None:
+        named = {note.text[a:b] for a, b, _ in links if a >= listed.start}  # titles the list itself writes
+        for ref in sources:
+            if ref.note_id and ref.title not in named and ref.description:
+                at = note.text.find(ref.description, listed.start)
+                if at != -1:
+                    links.append((at, at + len(ref.description), with_root(note_url(ref.note_id), root_path)))
+    return links
 
 
 @lru_cache(maxsize=1)
@@ -151,7 +272,9 @@ def sources_panel_html(answer: Answer | None, kinds: dict[str, str], root_path: 
             "note_url": with_root(note_url(citation.note_id), root_path),
             "quotes": [],
         })
-        group["quotes"].append({"text": citation.quote, "url": with_root(citation.url, root_path)})
+        mentions = [(k.start, k.end, with_root(note_url(k.note_id), root_path)) for k in citation.links]
+        group["quotes"].append({"text": citation.quote, "html": quote_html(citation.quote, mentions),
+                                "url": with_root(citation.url, root_path)})
     return templates().get_template("sources.html").render(
         groups=list(groups.values()), root=root_path, empty=False, abstained=answer.abstained,
         suggestions=[{"title": s.title, "url": with_root(s.url, root_path)} for s in answer.suggestions],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -190,7 +189,6 @@ def test_an_index_from_an_older_schema_asks_for_a_rebuild(settings, store, embed
 def test_a_second_process_gets_a_clear_message(settings, embedder):
     import subprocess
     import sys
-    import time
 
     holder = subprocess.Popen(
         [sys.executable, "-c",

@@ -49,11 +49,16 @@ def test_consecutive_chunks_overlap_a_little(seed_notes, embedder):
     assert all(b.start > a.start for a, b in zip(chunks, chunks[1:]))
 
 
-def test_every_sentence_is_in_some_chunk(seed_notes, embedder):
+def test_every_quotable_sentence_is_in_some_chunk(seed_notes, embedder):
     for note in seed_notes:
         segments = segment_note(note, embedder.count_tokens, chunk_tokens=100, overlap_tokens=0)
-        for s, e in segments.sentences:
-            assert any(c.start <= s and e <= c.end for c in segments.chunks)
+        for (s, e), quotable in zip(segments.sentences, segments.quotable):
+            if quotable:
+                assert any(c.start <= s and e <= c.end for c in segments.chunks)
+        # a chunk with nothing to quote (an empty trailing section) is left out
+        for chunk in segments.chunks:
+            assert any(q for (s, e), q in zip(segments.sentences, segments.quotable)
+                       if chunk.start <= s and e <= chunk.end)
 
 
 def test_a_chunk_never_crosses_a_section():

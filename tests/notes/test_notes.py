@@ -80,10 +80,11 @@ def test_one_title_is_one_note(notes):
 
 def test_sections_stay_out_of_the_body(notes):
     for note in notes.values():
+        body = note.text[: note.body_end()]
         for marker in ("Sources ", "Related concepts in this collection", "Click a node to walk",
                        "expand ↓", "Research prompt for your LLM", "Next inquiring lines",
                        "Original note title", "Related papers in this collection"):
-            assert marker not in note.text, (note.id, marker)
+            assert marker not in body, (note.id, marker)
     page4 = by_file(notes, PAGE_004)
     assert page4.research_prompt.startswith("Copy into ChatGPT or Claude")
     assert "arXiv:2507.21919" in page4.research_prompt
@@ -104,8 +105,13 @@ def test_note_page_structured_fields(notes):
     assert len(page.related_papers) == 8
     assert page.aliases[0].startswith("Thinking and non-thinking models develop distinct empathy profiles")
     assert "<think>...</think>blocks" in page.text
-    # related concepts with no page of their own are not notes, so not links
+    # related concepts with no page of their own are not notes, so not links; the inquiring lines
+    # that use it name two pages (000, 002), shown as links, but it doesn't cite them
     assert page.links == []
+    mentioned = {span.note_id for span in page.link_spans}
+    assert mentioned == {"do-extended-thinking-blocks-access-latent-empathetic-capabilities-in-models",
+                         "can-pretrained-priors-set-exploration-ceilings-for-empathetic-capability"}
+    assert all(page.section_at(span.start).name == "inquiring_lines" for span in page.link_spans)
 
 
 def test_description_is_the_start_of_text(notes):

@@ -11,7 +11,7 @@ from bot.errors import QuestionError
 from bot.query.answer import answer_question
 from bot.query.followups import expand_follow_up, is_follow_up, read_conversation, shown_passages
 from bot.query.sources import named_in
-from bot.urls import passage_url
+from bot.urls import note_url, passage_url
 from bot.service import Bot
 from bot.errors import FilterError
 from bot.settings import Settings
@@ -66,6 +66,34 @@ SEED_QUESTIONS = [
      "why-does-effective-empathy-require-deep-character-knowledge-of-the-person"),  # either holds the answer
 ]
 
+# Questions answered by a page's sections other than its body (issue 11): the note, and a string
+# the quote must hold verbatim.
+CHARACTER = "why-does-effective-empathy-require-deep-character-knowledge-of-the-person"
+SCAFFOLDS = "do-reasoning-scaffolds-reshape-which-empathy-skills-models-develop"
+SECTION_QUESTIONS = [
+    ("What is the arXiv id of the RLVER paper?", CHARACTER, "arXiv:2507.03112"),  # the issue's example
+    ("What is the arXiv id of the paper showing that training language models to be warm and empathetic "
+     "makes them less reliable and more sycophantic?", CHARACTER, "arXiv:2507.21919"),
+    ("Which anchor paper has the id 2212.10983, and from what year is it?", CHARACTER,
+     "Computer says 'No': The Case Against Empathetic Conversational AI"),
+    ("What years do the findings in the character-knowledge research prompt span?", CHARACTER,
+     "findings span 2019–2025"),
+    ("Which two research questions does the research prompt propose on the assumption that the regime "
+     "may have shifted?", CHARACTER, "Can reasoning-augmented LLMs synthesize character knowledge"),
+    ("Which related concept of the reasoning scaffolds note is an apparent counter-example, and why?", SCAFFOLDS,
+     "apparent counter-example: reasoning scaffold helps with empathy"),
+    ("According to the related concepts, why might the thinking scaffold work for empathy when reasoning "
+     "models struggle with theory of mind?", SCAFFOLDS, "precisely because it enables social deliberation"),
+    ("Which related paper asks whether chain-of-thought reasoning is a mirage?", SCAFFOLDS,
+     "Is Chain-of-Thought Reasoning of LLMs a Mirage? A Data Distribution Lens"),
+    ("What was the original title of the note on whether reasoning scaffolds reshape empathy skills?", SCAFFOLDS,
+     "Thinking and non-thinking models develop distinct empathy profiles under RL training"),
+    ("Which inquiring lines use the reasoning scaffolds note as a source?", SCAFFOLDS,
+     ("Is natural empathy primarily about curiosity or emotional regulation?",
+      "Can reasoning scaffolds help with nuanced judgment tasks like empathy?",
+      "How does the pretrained prior constrain the ceiling for empathy RL improvements?")),
+]
+
 OFF_TOPIC = [
     "What is the capital of France?",
     "How do I bake sourdough bread at home?",
@@ -75,6 +103,7 @@ OFF_TOPIC = [
     "How do I configure nginx as a reverse proxy?",
     "What's a good recipe for vegetable lasagna?",
     "How are capital gains taxed in Germany?",
+    "What is the arXiv id of the DeepSeek-R1 paper?",  # the research prompt lists arXiv ids, not this one
 ]
 
 
@@ -96,6 +125,73 @@ def test_seed_question_cites_its_note(seed_index, question, note_ids):
     answer = answer_question(seed_index, question)
     assert not answer.abstained, question
     assert set(note_ids) & set(cited_ids(answer)), (question, cited_ids(answer))
+
+
+@pytest.mark.parametrize("question,note_id,holds", SECTION_QUESTIONS, ids=[q[:40] for q, *_ in SECTION_QUESTIONS])
+def test_a_section_question_is_answered_from_that_section(seed_index, question, note_id, holds):
+    answer = answer_question(seed_index, question)
+    assert not answer.abstained, question
+    assert answer.citations[0].note_id == note_id, (question, cited_ids(answer))
+    holding = [c for c in answer.citations if c.note_id == note_id
+               and any(h in c.quote for h in ((holds,) if isinstance(holds, str) else holds))]
+    assert holding, (question, [c.quote for c in answer.citations])
+    note = seed_index.snapshot.note(note_id)
+    assert note.text[holding[0].start:holding[0].end] == holding[0].quote
+    assert holding[0].start >= note.body_end()  # from a section, not the body
+
+
+def test_the_issue_examples_quote_the_answer_first(seed_index):
+    """The RLVER arXiv id, a research-prompt finding, a related concept: each is the first quote."""
+    for question, holds in [
+        ("What is the arXiv id of the RLVER paper?", "arXiv:2507.03112"),
+        ("What years do the findings in the character-knowledge research prompt span?", "findings span 2019–2025"),
+        ("Which related concept of the reasoning scaffolds note is an apparent counter-example, and why?",
+         "apparent counter-example"),
+    ]:
+        first = answer_question(seed_index, question).citations[0]
+        assert holds in first.quote, (question, first.quote)
+
+
+def test_a_source_summary_listed_on_several_pages_is_quoted_once_from_its_source(seed_index):
+    for question, source in [
+        ("By how much does preference alignment reduce grounding acts below human levels?",
+         "does-preference-optimization-harm-conversational-understanding"),
+        ("Which RL algorithm does RLVER use to deliver stable empathy improvements?",
+         "can-emotion-rewards-make-language-models-genuinely-empathic"),
+    ]:
+        answer = answer_question(seed_index, question)
+        assert answer.citations[0].note_id == source
+        summary = seed_index.snapshot.note(source).text
+        assert [c.note_id for c in answer.citations if c.quote in summary] == [source]
+
+
+def test_asking_a_note_by_its_original_title_cites_it_first(seed_index):
+    note = seed_index.snapshot.note(SCAFFOLDS)
+    answer = answer_question(seed_index, note.aliases[0])
+    assert cited_ids(answer)[0] == SCAFFOLDS
+
+
+def test_mentions_of_notes_in_a_quote_are_its_links(seed_index):
+    """Inline citations in prose (and titles in lists) come with each citation as links, offsets into
+    the quote, and the answer's Markdown links them to their notes while the quote stays verbatim."""
+    snapshot = seed_index.snapshot
+    seen = 0
+    for question in ["Does empathy training make AI systems less reliable when users are sad?",
+                     "Which inquiring lines use the reasoning scaffolds note as a source?",
+                     "What does the thinking scaffold parallel?"]:
+        answer = answer_question(seed_index, question)
+        for citation in answer.citations:
+            note = snapshot.note(citation.note_id)
+            inside = [s for s in note.link_spans if citation.start <= s.start and s.end <= citation.end]
+            assert [(k.start + citation.start, k.end + citation.start, k.note_id) for k in citation.links] == [
+                (s.start, s.end, s.note_id) for s in inside]
+            for link in citation.links:
+                target = snapshot.note(link.note_id)
+                assert link.title == target.title and link.note_id != citation.note_id
+                assert citation.quote[link.start:link.end] in [target.title, *target.aliases]
+                assert f"]({note_url(link.note_id)})" in answer.answer
+                seen += 1
+    assert seen >= 2
 
 
 def test_most_seed_questions_cite_their_note_first(seed_index):
@@ -140,13 +236,16 @@ def test_answer_format(seed_index):
     assert all(line.startswith("> ") for line in lines if line.startswith(">"))
 
 
-def test_quotes_never_come_from_structure_or_prompt(seed_index):
+def test_quotes_never_hold_a_section_heading(seed_index):
+    """Every section is quotable, but not its heading line or the page's navigation hints under it."""
     snapshot = seed_index.snapshot
-    for question, _ in SEED_QUESTIONS[:8]:
+    questions = [q for q, *_ in SEED_QUESTIONS[:8]] + [q for q, *_ in SECTION_QUESTIONS]
+    for question in questions:
         for citation in answer_question(seed_index, question).citations:
             note = snapshot.note(citation.note_id)
-            assert citation.quote not in note.research_prompt
-            assert citation.start >= 0 and citation.end <= len(note.text)
+            assert 0 <= citation.start < citation.end <= len(note.text)
+            for section in note.sections:
+                assert citation.end <= section.start or citation.start >= section.content, (question, citation.quote)
 
 
 def test_filters_restrict_both_searches(seed_index):
@@ -245,7 +344,10 @@ def test_new_question_is_not_a_follow_up():
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st  # noqa: E402
 
 _WORDS = ["warmth", "empathy", "reasoning", "RLHF", "therapists", "reward", "models", "thinking", "why",
-          "does", "the", "of", "character", "reliability", "personas", "norms", "banana", "quantum", "?"]
+          "does", "the", "of", "character", "reliability", "personas", "norms", "banana", "quantum", "?",
+          # the words of the other sections: research prompt, anchor papers, related concepts, ...
+          "arXiv", "id", "2507.03112", "what", "year", "2025", "anchor", "papers", "research prompt",
+          "related concepts", "related papers", "inquiring lines", "original title", "sources", "Mirage"]
 questions = st.one_of(
     st.text(min_size=1, max_size=200).filter(lambda s: s.strip()),
     st.lists(st.sampled_from(_WORDS), min_size=1, max_size=12).map(" ".join),
@@ -258,8 +360,12 @@ def test_every_citation_is_verbatim_and_every_number_is_cited(seed_index, questi
     answer = answer_question(seed_index, question)
     snapshot = seed_index.snapshot
     for citation in answer.citations:
-        assert snapshot.note(citation.note_id).text[citation.start:citation.end] == citation.quote
+        note = snapshot.note(citation.note_id)
+        assert note.text[citation.start:citation.end] == citation.quote
         assert 0 < len(citation.quote) <= 400
+        assert not any(s.start < citation.end and citation.start < s.content for s in note.sections)
+    quotes = [" ".join(c.quote.split()) for c in answer.citations]
+    assert len(set(quotes)) == len(quotes)  # a summary listed on several pages is quoted once
     shown = {int(n) for n in re.findall(r"\[\[(\d+)\]\]\(/notes/", answer.answer)}
     assert shown == {c.n for c in answer.citations}
     if answer.abstained:
@@ -272,7 +378,7 @@ def test_the_term_tables_give_what_tokenizing_the_text_gives(seed_index, tmp_pat
     they must agree with tokenizing the text itself, also for a snapshot read back from its cache."""
     import numpy as np
 
-    from bot.index.snapshot import _read_cache, _write_cache
+    from bot.index.snapshot import _read_cache, _write_cache, note_names
     from bot.index.lexical import row_sums, tokenize
     from bot.query.quotes import sentence_terms
     from bot.query.passages import QueryTerms
@@ -292,7 +398,8 @@ def test_the_term_tables_give_what_tokenizing_the_text_gives(seed_index, tmp_pat
                 / terms.total for r in every]
             assert np.allclose(shares, expected) and max(expected) > 0
             titles = title_matches(snapshot, rows, question)
-            assert np.allclose(titles, [title_match(set(tokenize(question)), n.title) for n in snapshot.notes])
+            assert np.allclose(titles, [max(title_match(set(tokenize(question)), name) for name in note_names(n))
+                                        for n in snapshot.notes])
         own_title = snapshot.notes[0].title
         assert title_matches(snapshot, rows[:1], own_title)[0] == 1.0
 

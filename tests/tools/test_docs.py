@@ -45,7 +45,7 @@ def test_defaults():
 def test_public_api_is_pinned():
     assert bot.__all__ == [
         "NOT_ADDRESSED", "Answer", "Bot", "BotError", "Chunk", "Citation", "FilterError", "IndexSchemaError",
-        "IngestReport", "Note", "NoteRef", "QuestionError", "Settings", "StoreError", "StoreLocked",
+        "IngestReport", "Note", "NoteRef", "QuestionError", "QuoteLink", "Settings", "StoreError", "StoreLocked",
         "StoreUnavailable", "ask", "ingest",
     ]
     for name in bot.__all__:  # each one resolves (they load on first use)

@@ -224,3 +224,58 @@ def test_a_follow_up_through_the_api_adds_passages_instead_of_repeating(api, web
     # without the history it is a different question: the server kept nothing between the calls
     alone = api.post("/api/ask", json={"question": "why is that?"}).json()
     assert alone != answer
+
+
+# --- every section is answerable; mentions of notes are links; absolute links -------------------
+
+SECTION_ASKS = [
+    ("What is the arXiv id of the RLVER paper?", "why-does-effective-empathy-require-deep-character-knowledge-of-the-person",
+     "arXiv:2507.03112"),
+    ("What years do the findings in the character-knowledge research prompt span?",
+     "why-does-effective-empathy-require-deep-character-knowledge-of-the-person", "findings span 2019–2025"),
+    ("Which related concept of the reasoning scaffolds note is an apparent counter-example, and why?", THINK_NOTE,
+     "apparent counter-example: reasoning scaffold helps with empathy"),
+]
+
+
+@pytest.mark.parametrize("question,note_id,holds", SECTION_ASKS, ids=["arxiv-id", "research-prompt", "related-concept"])
+def test_ask_answers_from_a_page_s_sections(api, web_runtime, question, note_id, holds):  # noqa: F811
+    answer = api.post("/api/ask", json={"question": question}).json()
+    assert not answer["abstained"], answer["answer"]
+    first = answer["citations"][0]
+    assert first["note_id"] == note_id and holds in first["quote"], first
+    note = web_runtime.library.note(note_id)
+    assert note.text[first["start"]:first["end"]] == first["quote"]
+    assert first["url"] == f"/notes/{note_id}?hl={first['start']}-{first['end']}#hl"
+    assert "links" in first
+
+
+def test_ask_gives_each_mention_of_a_note_as_a_link(api, web_runtime):  # noqa: F811
+    answer = api.post("/api/ask", json={
+        "question": "Does empathy training make AI systems less reliable when users are sad?"}).json()
+    links = [(c, k) for c in answer["citations"] for k in c["links"]]
+    assert links, [c["quote"] for c in answer["citations"]]
+    for citation, link in links:
+        assert set(link) == {"start", "end", "note_id", "title"}
+        assert citation["quote"][link["start"]:link["end"]] == link["title"]
+        assert web_runtime.library.note(link["note_id"]).title == link["title"]
+        assert f"[{link['title']}](/notes/{link['note_id']})" in answer["answer"]
+
+
+def test_a_public_url_makes_every_link_absolute(web_runtime, web_settings):  # noqa: F811
+    from bot.web.app import create_app
+
+    public = "https://notes.example.org/bot"
+    settings = web_settings.model_copy(update={"rate_limit_user": 0, "rate_limit_address": 0, "public_url": public})
+    with TestClient(create_app(settings, runtime=web_runtime)) as client:
+        answer = client.post("/api/ask", json={"question": QUESTION}).json()
+        assert answer["citations"] and all(c["url"].startswith(public + "/notes/") for c in answer["citations"])
+        assert all(r["url"].startswith(public + "/notes/") for r in answer["related"])
+        assert "](/notes/" not in answer["answer"] and f"]({public}/notes/" in answer["answer"]
+        relative = web_runtime.ask(QUESTION)  # the answer layer itself stays relative (the chat uses it)
+        assert [c.url for c in relative.citations] == [c["url"][len(public):] for c in answer["citations"]]
+        abstained = client.post("/api/ask", json={"question": "What is the boiling point of tungsten?"}).json()
+        assert abstained["suggestions"] and all(s["url"].startswith(public) for s in abstained["suggestions"])
+        found = client.get("/api/search", params={"q": "warmth", "k": 2}).json()["results"]
+        assert all(p["url"].startswith(public + "/notes/") for r in found for p in r["passages"])
+

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from html import unescape
-from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -90,10 +89,14 @@ def test_a_note_page_shows_what_cites_it_what_it_relates_to_and_similar_notes(cl
 def test_inline_citations_in_an_inquiry_are_links_to_their_notes(client, web_runtime):  # noqa: F811
     inquiry = web_runtime.library.cited_by(THINK_NOTE)[0]
     page = client.get(f"/notes/{inquiry.id}").text
-    body = re.search(r'<div class="body">(.*?)</div>', page, re.S).group(1)
-    links = re.findall(r'<a href="/notes/([^"]+)">([^<]+)</a>', body)
+    bodies = "".join(re.findall(r'<div class="body"[^>]*>(.*?)</div>', page, re.S))
+    links = re.findall(r'<a href="/notes/([^"]+)">([^<]+)</a>', bodies)
     assert (THINK_NOTE, "Do reasoning scaffolds reshape which empathy skills models develop?") in links
+    # every mention: inline citations in the body and the titles of its Sources list
     assert len(links) == len(web_runtime.library.note(inquiry.id).link_spans)
+    sources = re.search(r'<section id="section-sources"[^>]*>(.*?)</section>', page, re.S).group(1)
+    assert (THINK_NOTE, "Do reasoning scaffolds reshape which empathy skills models develop?") in re.findall(
+        r'<a href="/notes/([^"]+)">([^<]+)</a>', sources)
 
 
 def test_a_source_note_shows_its_summary_and_every_inquiry_citing_it(client, web_runtime):  # noqa: F811
@@ -103,6 +106,50 @@ def test_a_source_note_shows_its_summary_and_every_inquiry_citing_it(client, web
     assert "Inquiries citing this source" in section
     citing = set(re.findall(r'href="/notes/([^"]+)"', section))
     assert citing == {n.id for n in web_runtime.library.cited_by(SOURCE_NOTE)} and len(citing) >= 2
+
+
+CHARACTER_NOTE = "why-does-effective-empathy-require-deep-character-knowledge-of-the-person"
+
+
+def test_a_note_page_shows_every_section_and_highlights_a_quote_in_one(client, web_runtime):  # noqa: F811
+    citation = web_runtime.ask("What is the arXiv id of the RLVER paper?").citations[0]
+    assert citation.note_id == CHARACTER_NOTE
+    page = client.get(citation.url.split("#")[0]).text
+    headings = [text_of(h) for h in re.findall(r"<section id=\"section-[^\"]+\"[^>]*>\s*<h2>(.*?)</h2>", page, re.S)]
+    assert headings == ["Sources 9", "Research prompt for your LLM", "Next inquiring lines"]
+    prompt = re.search(r'<section id="section-research-prompt"[^>]*>(.*?)</section>', page, re.S).group(1)
+    marked = re.search(r'<mark id="hl">(.*?)</mark>', prompt, re.S).group(1)
+    assert text_of(marked) == citation.quote and "arXiv:2507.03112" in marked
+    assert page.count("<mark") == 1
+    assert "Research prompt for your LLMexpand" not in page  # the heading line is shown as a heading
+    assert "findings span 2019–2025" in text_of(prompt)
+    # the sticky header repeats the note's title, so a page scrolled to the quote still names its note
+    here = re.search(r'<span class="here"[^>]*>(.*?)</span>', page, re.S).group(1)
+    assert text_of(here) == "Why does effective empathy require deep character knowledge of the person?"
+
+
+def test_a_note_page_shows_related_concepts_papers_inquiring_lines_and_original_title(client, web_runtime):  # noqa: F811
+    page = client.get(f"/notes/{THINK_NOTE}").text
+    headings = [text_of(h) for h in re.findall(r"<section id=\"section-[^\"]+\"[^>]*>\s*<h2>(.*?)</h2>", page, re.S)]
+    assert headings == ["Inquiring lines that use this note as a source 5", "Related concepts in this collection 3",
+                        "Related papers in this collection 8", "Original note title"]
+    concepts = re.search(r'<section id="section-related-concepts"[^>]*>(.*?)</section>', page, re.S).group(1)
+    assert len(re.findall(r'<div class="concept">', concepts)) == 3
+    assert "Click a node to walk" not in page
+    lines = re.search(r'<section id="section-inquiring-lines"[^>]*>(.*?)</section>', page, re.S).group(1)
+    linked = re.findall(r'<a href="/notes/([^"]+)">', lines)
+    assert linked == ["do-extended-thinking-blocks-access-latent-empathetic-capabilities-in-models",
+                      "can-pretrained-priors-set-exploration-ceilings-for-empathetic-capability"]
+    original = re.search(r'<section id="section-original-title"[^>]*>(.*?)</section>', page, re.S).group(1)
+    assert "Thinking and non-thinking models develop distinct empathy profiles" in original
+
+
+def test_seed_000_source_summaries_link_to_their_source_notes(client, web_runtime):  # noqa: F811
+    inquiry = "do-extended-thinking-blocks-access-latent-empathetic-capabilities-in-models"
+    page = client.get(f"/notes/{inquiry}").text
+    sources = re.search(r'<section id="section-sources"[^>]*>(.*?)</section>', page, re.S).group(1)
+    linked = re.findall(r'<a href="/notes/([^"]+)">', sources)
+    assert len(linked) == 7 and "does-extended-thinking-help-or-hurt-model-reasoning" in linked
 
 
 def test_an_unknown_note_is_a_friendly_404_with_a_search_box(client):
@@ -158,6 +205,10 @@ def test_the_chat_page_is_served_at_the_root(client):
     assert page.status_code == 200 and "gradio" in page.text.lower()
     config = client.get("/config").json()
     assert config["title"] == "notes-bot"
+    # "Use via API" opened Gradio's client page, not the documented REST API: the header links /docs
+    assert "api" not in config["footer_links"]
+    header = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "nb-header")
+    assert 'href="/docs"' in header["props"]["value"]
     assert "fonts.googleapis.com" not in client.get("/theme.css").text
 
 

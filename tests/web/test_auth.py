@@ -5,7 +5,6 @@ pages, and one user can never use another's chat session or read their feedback.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid

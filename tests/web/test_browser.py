@@ -125,9 +125,71 @@ def test_a_cited_answer_leads_to_the_highlighted_passage_and_on_to_what_cites_it
     note_page.wait_for_load_state()
     citing_id = unquote(urlsplit(note_page.url).path.rsplit("/", 1)[-1])
     assert citing_id != cited_id
-    assert note_page.locator(f".body a[href='/notes/{cited_id}'], #sources a[href='/notes/{cited_id}']").count() >= 1
+    assert note_page.locator(f".body a[href='/notes/{cited_id}']").count() >= 1
     note_page.screenshot(path=str(ARTIFACTS / "note-cited-by.png"))
     note_page.close()
+
+
+MENTION_QUESTION = "Does empathy training make AI systems less reliable when users are sad?"
+
+
+def test_a_note_a_quote_mentions_is_a_link_that_opens_that_note(page, app, browser):
+    """An inline citation inside a quote is shown as a link (the quote's words unchanged) and opens
+    the note it names; the note's own *emphasis* shows as emphasis."""
+    open_chat(page, app)
+    ask(page, MENTION_QUESTION)
+    answer = page.locator(BOT).last
+    mentions = answer.locator("blockquote a[href^='/notes/']:not([href*='?hl='])")
+    assert mentions.count() >= 1, answer.inner_text()
+    mention = mentions.first
+    title = normalise(mention.inner_text())
+    href = mention.get_attribute("href")
+    assert title.endswith("?") and re.fullmatch(r"/notes/[a-z0-9-]+", href)
+    panel = page.locator(f"#nb-sources blockquote a[href='{href}']")  # the sources panel links it too
+    assert panel.count() >= 1 and normalise(panel.first.inner_text()) == title
+    assert answer.locator("blockquote em").count() >= 1  # "*worse*" in the notes, shown as emphasis
+    assert "*worse*" not in answer.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "chat-mention.png"))
+
+    with browser.expect_page() as opened:
+        mention.click()
+    note_page = opened.value
+    note_page.wait_for_load_state()
+    assert urlsplit(note_page.url).path == href
+    assert normalise(note_page.locator("h1").inner_text()) == title
+    note_page.close()
+
+
+def test_the_question_and_the_chat_buttons_stay_clear_of_a_long_answer(page, app):
+    """Scrolled, the asked question stays in view above its answer, and the chat's own buttons
+    (clear, copy all) sit on a band of their own instead of over the top message."""
+    open_chat(page, app)
+    ask(page, MENTION_QUESTION)
+    page.locator("#nb-chat .bubble-wrap").evaluate("box => box.scrollTo(0, box.scrollHeight)")
+    page.wait_for_timeout(300)
+    box = page.locator("#nb-chat .bubble-wrap").bounding_box()
+    question = page.locator("#nb-chat .user-row").last.bounding_box()
+    buttons = page.locator("#nb-chat .top-panel").bounding_box()
+    assert box["y"] <= question["y"] < box["y"] + box["height"] / 2, (box, question)
+    assert question["y"] >= buttons["y"] + buttons["height"] - 1, (question, buttons)
+    page.screenshot(path=str(ARTIFACTS / "chat-scrolled.png"))
+
+
+def test_a_highlight_in_a_section_lands_below_the_sticky_header_with_the_title_in_view(page, app):
+    page.goto(f"{app.url}/notes/why-does-effective-empathy-require-deep-character-knowledge-of-the-person")
+    text = page.locator("#section-research-prompt .body").inner_text()
+    assert "arXiv:2507.03112" in text
+    response = page.request.post(f"{app.url}/api/ask", data={"question": "What is the arXiv id of the RLVER paper?"})
+    citation = response.json()["citations"][0]
+    page.goto(app.url + citation["url"])
+    page.wait_for_timeout(300)
+    mark = page.locator("mark#hl").bounding_box()
+    header = page.locator("header.site").bounding_box()
+    assert header["y"] + header["height"] <= mark["y"] < page.viewport_size["height"], (header, mark)
+    assert normalise(page.locator("header.site .here").inner_text()) == citation["title"]
+    assert page.locator("header.site .here").is_visible()
+    assert "arXiv:2507.03112" in page.locator("mark#hl").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "note-section-highlight.png"))
 
 
 def test_think_tags_show_literally_in_the_chat_and_on_the_note_page(page, app):
@@ -141,7 +203,7 @@ def test_think_tags_show_literally_in_the_chat_and_on_the_note_page(page, app):
     page.screenshot(path=str(ARTIFACTS / "chat-think.png"), full_page=True)
 
     page.goto(f"{app.url}/notes/{THINK_NOTE}")
-    assert "<think>...</think>blocks before each response" in page.locator(".body").inner_text()
+    assert "<think>...</think>blocks before each response" in page.locator("#body").inner_text()
     assert page.locator("think").count() == 0
 
 
@@ -173,7 +235,7 @@ def test_nothing_from_a_hostile_note_or_question_ever_runs(page, app, browser):
         assert page.evaluate("window.__xss") is None, url
         assert page.locator("main img, main script, main iframe").count() == 0, url
     page.goto(f"{app.url}/notes/{HOSTILE_NOTE}")
-    assert "<script>window.__xss = 'script'</script>" in page.locator(".body").inner_text()
+    assert "<script>window.__xss = 'script'</script>" in page.locator("#body").inner_text()
     page.screenshot(path=str(ARTIFACTS / "note-hostile.png"))
     assert browser.dialogs == []
 

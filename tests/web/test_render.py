@@ -148,3 +148,72 @@ def test_a_follow_up_with_nothing_new_lists_what_was_already_quoted():
     assert "Nothing new" in html and "A &lt;b&gt;note&lt;/b&gt;" in html
     assert [a["href"] for t, a in parse(html).tags if t == "a"] == ["/bot/notes/a-note?hl=0-5#hl"]
     assert answer_blocks(answer, "/bot") == [f"{NOTHING_NEW} [A](/bot/notes/a-note?hl=0-5#hl)"]
+
+
+# --- mentions of notes and the note's own emphasis; every section of a page ----------------------
+
+from bot.models import Note, QuoteLink, Section  # noqa: E402
+from bot.web.render import note_sections_html  # noqa: E402
+
+
+def test_the_sources_panel_links_mentions_and_shows_emphasis_never_markup():
+    quote = "errors get *worse* when sad Does <b>warmth</b> hurt? ok. *unclosed <img src=x onerror=alert(1)>"
+    start = quote.index("Does")
+    end = quote.index("? ok") + 1
+    answer = _answer()
+    answer.citations[0].quote = quote
+    answer.citations[0].links = [QuoteLink(start=start, end=end, note_id="warmth", title=quote[start:end])]
+    html = sources_panel_html(answer, {"a-note": "inquiry"}, "/bot")
+    tags = parse(html)
+    assert tags.balanced
+    assert {t for t, _ in tags.tags} <= {"div", "ol", "li", "span", "a", "blockquote", "p", "ul", "em"}
+    assert not any(k.startswith("on") for _, attrs in tags.tags for k in attrs)
+    block = re.search(r'<blockquote class="nb-quote">(.*?)</blockquote>', html, re.S).group(1)
+    assert "<em>worse</em>" in block
+    assert '<a href="/bot/notes/warmth" target="_blank" rel="noopener">Does &lt;b&gt;warmth&lt;/b&gt; hurt?</a>' in block
+    assert "*unclosed &lt;img" in block
+    assert re.sub(r"<[^>]+>", "", block).replace("&lt;", "<").replace("&gt;", ">") == quote.replace("*worse*", "worse")
+
+
+def test_emphasis_and_a_highlight_and_a_link_nest():
+    text = "one *two three* four Linked title here five"
+    link = (text.index("Linked"), text.index(" here"), "/notes/l")
+    html = note_body_html(text, [link], (text.index("three"), text.index("title")))
+    tags = parse(html)
+    assert tags.balanced and html.count('id="hl"') == 1
+    assert re.sub(r"<[^>]+>", "", str(html)) == text.replace("*", "")
+    assert "<em>two " in html and "<strong>" not in html
+
+
+def seed_like_note() -> Note:
+    text = ("Body cites Other note title here.\n"
+            "Related concepts in this collection 1\n"
+            "Click a node to walk\n-\nOther note title here\nWhat it is about.\nhow it relates *closely*\n"
+            "Related papers in this collection 1\n- A Paper: <script>x</script>\n")
+    related = text.index("Related concepts")
+    papers = text.index("Related papers")
+    return Note(id="n", title="N", text=text.rstrip(), sections=[
+        Section(title="Related concepts in this collection", start=related, content=text.index("-\n", related),
+                name="related_concepts", count=1),
+        Section(title="Related papers in this collection", start=papers, content=text.index("- A Paper"),
+                name="related_papers", count=1),
+    ])
+
+
+def test_a_page_shows_each_section_under_its_heading_with_the_highlight_in_it():
+    note = seed_like_note()
+    mention = note.text.index("Other note title here\n")
+    links = [(11, 32, "/notes/other"), (mention, mention + 21, "/notes/other")]
+    quote = (note.text.index("how it"), note.text.index("*closely*") + 9)
+    parts = note_sections_html(note, links, quote)
+    assert [p["title"] for p in parts] == ["", "Related concepts in this collection", "Related papers in this collection"]
+    body, concepts, papers = (str(p["html"]) for p in parts)
+    assert '<a href="/notes/other">Other note title here</a>' in body
+    # the heading and the page's navigation hints are the heading, not text
+    assert "Related concepts" not in concepts and "Click a node" not in concepts
+    assert '<div class="concept-title"><a href="/notes/other">Other note title here</a></div>' in concepts
+    assert '<mark id="hl">how it relates <em>closely</em></mark>' in concepts
+    assert "&lt;script&gt;" in papers and "<script>" not in papers
+    assert sum(str(p["html"]).count('id="hl"') for p in parts) == 1
+    for part in parts:
+        assert parse(str(part["html"])).balanced

@@ -45,7 +45,8 @@ def parse_markdown(text: str, path: str) -> Note:
         title = title_from_path(path)
     note_text = strip_blank_edges(body)
     sections = [
-        Section(title=m.group(2).strip(), start=m.start()) for m in _HEADING.finditer(note_text)
+        Section(title=m.group(2).strip(), start=m.start(), content=_skip_space(note_text, m.end()))
+        for m in _HEADING.finditer(note_text)
     ]
     description = as_text(meta.get("description") or meta.get("summary")) or first_paragraph(
         note_text
@@ -62,3 +63,9 @@ def parse_markdown(text: str, path: str) -> Note:
         wikilinks=[m.group(1).strip() for m in WIKILINK.finditer(note_text)],
         source_path=path,
     )
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position].isspace():
+        position += 1
+    return position

@@ -12,29 +12,53 @@
     Next inquiring lines
     Research prompt for your LLMexpand ↓
 
-The trailing sections are structure, kept as fields, never body text. A `.txt` file is
-read as a seed page when it carries the header or one of these markers (`is_seed_page`),
-else as plain text.
+`note.text` is the page from its body to the end of the file: the body, then every trailing
+section verbatim, each marked by a `Section` (its heading line and the page's navigation hints
+under it are not quoted; everything else is quotable text with offsets into `note.text`). The
+sections are also parsed into fields (`sources`, `related_concepts`, ...) for the note page.
+Exports sometimes glue a heading to the line after it ("Next inquiring linesDo extended ...?",
+"Research prompt for your LLMexpand ↓Copy into ..."): the heading ends where the glued text
+starts. A `.txt` file is read as a seed page when it carries the header or one of these
+markers (`is_seed_page`), else as plain text.
+
+    >>> note = parse_seed_page("Why X?\nBody text.\nOriginal note title\nX matters", "p.txt")
+    >>> [(s.name, note.text[s.content:]) for s in note.sections], note.aliases
+    ([('original_title', 'X matters')], ['X matters'])
 """
 
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from ...errors import NoteFormatError
-from ...models import Note, RelatedConcept, SourceEntry
+from ...models import Note, RelatedConcept, Section, SourceEntry
 from ._text import indent, lines_with_offsets, next_nonblank
 
 INQUIRY_HEADER = "INQUIRING LINE"
 SECTION_MARKERS: dict[str, re.Pattern[str]] = {
-    "sources": re.compile(r"^Sources \d+ notes?$"),
-    "inquiring_lines": re.compile(r"^Inquiring lines that use this note as a source \d+$"),
-    "related_concepts": re.compile(r"^Related concepts in this collection \d+$"),
-    "related_papers": re.compile(r"^Related papers in this collection \d+$"),
-    "original_title": re.compile(r"^Original note title$"),
-    "next_inquiring_lines": re.compile(r"^Next inquiring lines$"),
-    "research_prompt": re.compile(r"^Research prompt for your LLM(?:\s*expand ↓)?$"),
+    "sources": re.compile(r"Sources (\d+) notes?"),
+    "inquiring_lines": re.compile(r"Inquiring lines that use this note as a source (\d+)"),
+    "related_concepts": re.compile(r"Related concepts in this collection (\d+)"),
+    "related_papers": re.compile(r"Related papers in this collection (\d+)"),
+    "original_title": re.compile(r"Original note title"),
+    "next_inquiring_lines": re.compile(r"Next inquiring lines"),
+    "research_prompt": re.compile(r"Research prompt for your LLM(?:\s*expand ↓)?"),
 }
+SECTION_TITLES: dict[str, str] = {
+    "sources": "Sources",
+    "inquiring_lines": "Inquiring lines that use this note as a source",
+    "related_concepts": "Related concepts in this collection",
+    "related_papers": "Related papers in this collection",
+    "original_title": "Original note title",
+    "next_inquiring_lines": "Next inquiring lines",
+    "research_prompt": "Research prompt for your LLM",
+}
+# The exported page's navigation hints under a heading: part of the heading, never quoted.
+_CHROME = re.compile(
+    r"(?:This note is a source for these synthesized inquiries\b|This note in its neighbourhood\b"
+    r"|Click a node to walk\b)"
+)
 # Words an inline citation (a note title, always a question) starts with.
 _QUESTION_WORDS = (
     "Do|Does|Did|Can|Could|Is|Are|Was|Were|Why|How|What|When|Where|Which|Who|Whom|Whose|"
@@ -45,12 +69,18 @@ _INLINE_TITLE = re.compile(
 )
 
 
+class _Marker(NamedTuple):
+    name: str
+    count: int | None
+    glued: int | None  # where glued text starts in the stripped line, when the heading has some
+
+
 def is_seed_page(text: str) -> bool:
     """True when the text carries the seed format's header or section markers."""
     lines = [line.strip() for line in text.splitlines()]
     if lines and next((line for line in lines if line), "") == INQUIRY_HEADER:
         return True
-    return any(pattern.match(line) for line in lines for pattern in SECTION_MARKERS.values())
+    return any(_marker(line) is not None for line in lines)
 
 
 def parse_seed_page(text: str, path: str) -> Note:
@@ -66,53 +96,62 @@ def parse_seed_page(text: str, path: str) -> Note:
         raise NoteFormatError("no title line")
     title = lines[title_at][1].strip()
 
-    first_marker = next(
-        (i for i in range(title_at + 1, len(lines)) if _section_of(lines[i][1]) is not None),
-        len(lines),
-    )
+    markers = [(i, m) for i in range(title_at + 1, len(lines)) if (m := _marker(lines[i][1])) is not None]
+    first_marker = markers[0][0] if markers else len(lines)
     body_start = next_nonblank(lines, title_at + 1, stop=first_marker)
-    body_end_offset = lines[first_marker][0] if first_marker < len(lines) else len(text)
-    if body_start is None:
-        note_text = ""
-        description = ""
+    text_from = next_nonblank(lines, title_at + 1)
+    if text_from is None:
+        note_text, origin = "", 0
     else:
-        start_offset = lines[body_start][0] + indent(lines[body_start][1])
-        note_text = text[start_offset:body_end_offset].rstrip()
-        description = lines[body_start][1].strip()
+        origin = lines[text_from][0] + indent(lines[text_from][1])
+        note_text = text[origin:].rstrip()
+    description = lines[body_start][1].strip() if body_start is not None else ""
 
-    sections = _split_sections(lines, first_marker)
+    sections: list[Section] = []
+    contents: dict[str, list[str]] = {}
+    bounds = [i for i, _ in markers] + [len(lines)]
+    for (at, marker), stop in zip(markers, bounds[1:]):
+        line_start, line = lines[at]
+        heading_start = line_start + indent(line) - origin
+        if marker.glued is not None:
+            content = heading_start + marker.glued
+            section_lines = [line.strip()[marker.glued:]]
+            following = at + 1
+        else:
+            following = at + 1
+            while following < stop and (not lines[following][1].strip() or _CHROME.match(lines[following][1].strip())):
+                following += 1
+            content = (lines[following][0] + indent(lines[following][1]) - origin if following < stop
+                       else min(len(note_text), heading_start + len(line.strip())))
+            section_lines = []
+        section_lines += [lines[i][1].rstrip() for i in range(following, stop)]
+        sections.append(Section(title=SECTION_TITLES[marker.name], start=heading_start,
+                                content=min(content, len(note_text)), name=marker.name, count=marker.count))
+        contents.setdefault(marker.name, []).extend(section_lines)
+
+    body = note_text[: sections[0].start].rstrip() if sections else note_text
     note = Note(
         id="",
         title=title,
-        kind="inquiry" if "sources" in sections else "note",
+        kind="inquiry" if "sources" in contents else "note",
         description=description,
         text=note_text,
+        sections=sections,
         source_path=path,
     )
-    _fill_sections(note, sections)
+    _fill_sections(note, contents, body)
     return note
 
 
-def _split_sections(lines: list[tuple[int, str]], start: int) -> dict[str, list[str]]:
-    sections: dict[str, list[str]] = {}
-    current = None
-    for _, line in lines[start:]:
-        name = _section_of(line)
-        if name is not None:
-            current = name
-            sections.setdefault(name, [])
-        elif current is not None:
-            sections[current].append(line.rstrip())
-    return sections
-
-
-def _fill_sections(note: Note, sections: dict[str, list[str]]) -> None:
+def _fill_sections(note: Note, sections: dict[str, list[str]], body: str) -> None:
     if "sources" in sections:
-        note.sources = _parse_sources(sections["sources"], note.text)
+        # pairs 000-style summaries with the inline citations of the body only: the sections
+        # after it name titles too, and would throw the count off
+        note.sources = _parse_sources(sections["sources"], body)
     note.inquiring_lines = _list_items(sections.get("inquiring_lines", []))
     note.related_concepts = _parse_related_concepts(sections.get("related_concepts", []))
     note.related_papers = _list_items(sections.get("related_papers", []))
-    note.next_inquiring_lines = _list_items(sections.get("next_inquiring_lines", []))
+    note.next_inquiring_lines = _list_items(sections.get("next_inquiring_lines", []), bare_lines=True)
     note.aliases = [line.strip() for line in sections.get("original_title", []) if line.strip()]
     note.research_prompt = "\n".join(sections.get("research_prompt", [])).strip()
 
@@ -140,8 +179,11 @@ def _looks_like_title(line: str) -> bool:
     return len(line) <= 200 and not line.endswith(".")
 
 
-def _list_items(lines: list[str]) -> list[str]:
-    """Items of a `- item` list; explanatory lines before the first item are boilerplate."""
+def _list_items(lines: list[str], bare_lines: bool = False) -> list[str]:
+    """Items of a `- item` list; explanatory lines before the first item are boilerplate. With
+    `bare_lines`, a list without any `-` is one item a line (a glued "Next inquiring lines")."""
+    if bare_lines and not any(line.strip().startswith("-") for line in lines):
+        return [line.strip() for line in lines if line.strip()]
     items = []
     started = False
     for line in lines:
@@ -177,9 +219,19 @@ def _parse_related_concepts(lines: list[str]) -> list[RelatedConcept]:
     return concepts
 
 
-def _section_of(line: str) -> str | None:
+def _marker(line: str) -> _Marker | None:
+    """The section a heading line starts, or None. A heading may have the next line glued on
+    ("Next inquiring linesDo ...?"): then the glued text starts right after it, with no space,
+    with a capital or a list mark, and belongs to the section."""
     stripped = line.strip()
     for name, pattern in SECTION_MARKERS.items():
-        if pattern.match(stripped):
-            return name
+        match = pattern.match(stripped)
+        if match is None:
+            continue
+        count = int(match.group(1)) if match.groups() and match.group(1) else None
+        if match.end() == len(stripped):
+            return _Marker(name, count, None)
+        rest = stripped[match.end():]
+        if rest[0].isupper() or rest[0] in "-•\"“'‘(":
+            return _Marker(name, count, match.end())
     return None
