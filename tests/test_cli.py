@@ -137,7 +137,8 @@ def test_ask_json_is_an_answer_key_for_key(notes, embedder):
     answer = Answer.model_validate(data)
     assert answer.question == "What raises the tides?" and not answer.abstained
     assert answer.citations[0].note_id == "tides-and-the-moon"
-    assert list(data["citations"][0]) == ["n", "note_id", "title", "url", "quote", "start", "end", "score"]
+    # the keys scripts read keep their names and order; issue 11 added each quote's links
+    assert list(data["citations"][0]) == ["n", "note_id", "title", "url", "quote", "start", "end", "score", "links"]
     assert answer.citations[0].quote in (notes / "tides.md").read_text()
 
 

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from bot.query.answer import answer_question, respond
+from bot.query.answer import answer_question
 from bot.query.params import DEFAULT_ANSWER_PARAMS
 from bot.query.sources import named_in
 from bot.service import Bot
@@ -76,12 +76,10 @@ def test_links_name_the_original(small_index):
 
 def test_a_copy_is_quoted_from_its_original(small_index):
     question = "How large were the error increases in the five models trained for warmth?"
-    before = respond(small_index, question, params=without_following()).answer
     after = answer_question(small_index, question)
     copy = "a-reading-list-on-empathy-and-reliability"
     original = "does-warmth-training-hurt-factual-reliability"
     summary = "Five models trained for warmth showed 5 to 9 point error increases"
-    assert any(c.note_id == copy and summary in c.quote for c in before.citations), before.answer
     assert not any(c.note_id == copy and summary in c.quote for c in after.citations), after.answer
     assert any(c.note_id == original and summary in c.quote for c in after.citations), after.answer
     for citation in after.citations:  # still verbatim, and one number per note
