@@ -1,4 +1,6 @@
-"""Talking to Chroma: the server client with a timeout, and telling its failures apart.
+"""Talking to Chroma: the server client with a timeout (and BOT_CHROMA_TOKEN, sent as
+`X-Chroma-Token` on every request for the proxy in front of the server to check), and telling
+its failures apart.
 
 Chroma's exceptions don't say "unreachable" or "not found" by type, so both are recognised
 here, in one place, by type where there is one and by message otherwise.
@@ -10,6 +12,7 @@ from ..errors import StoreUnavailable
 from ..settings import Settings
 
 HTTP_TIMEOUT_SECONDS = 10.0
+TOKEN_HEADER = "X-Chroma-Token"
 
 
 def http_client(settings: Settings):
@@ -23,9 +26,11 @@ def http_client(settings: Settings):
     else:
         host, port, ssl = settings.chroma_host, settings.chroma_port, False
     location = f"Chroma server at {'https' if ssl else 'http'}://{host}:{port}"
+    token = settings.chroma_token.get_secret_value() if settings.chroma_token is not None else ""
     try:
         client = chromadb.HttpClient(
-            host=host, port=port, ssl=ssl, settings=ChromaSettings(anonymized_telemetry=False)
+            host=host, port=port, ssl=ssl, headers={TOKEN_HEADER: token} if token else None,
+            settings=ChromaSettings(anonymized_telemetry=False),
         )
     except Exception as exc:
         raise StoreUnavailable(f"the notes store ({location}) is unavailable: {short(exc)}") from exc
