@@ -37,7 +37,7 @@ from ..settings import Settings
 from .api import install_api
 from .auth import AccessGate, CredentialChecks, SignInPolicy, gradio_user, open_mode_warning
 from .feedback import FeedbackLog
-from .headers import EdgeHeaders
+from .headers import EVAL, NO_EVAL, EdgeHeaders
 from .limits import BodyLimit, Limits
 from .login import login_router
 from .pages import notes_router
@@ -49,7 +49,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 CHAT_CONCURRENCY = 8  # chats answered at once; each answer is a few tens of ms of CPU
-SCRIPTED_PAGES = frozenset({"/", "/docs"})  # the pages whose own inline scripts may run (the chat, Swagger UI)
+# the pages whose own inline scripts may run: the chat (whose HTML component also needs eval; see
+# bot.web.headers) and Swagger UI
+SCRIPTED_PAGES = {"/": EVAL, "/docs": NO_EVAL}
 
 
 def create_app(settings: Settings | None = None, *, runtime: AppRuntime | None = None) -> FastAPI:

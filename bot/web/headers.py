@@ -1,13 +1,15 @@
 """The app's edge: which host names it answers to, and the security headers on every response.
 
-    app.add_middleware(EdgeHeaders, allowed_hosts=settings.trusted_hosts, scripted_pages={"/", "/docs"})
+    app.add_middleware(EdgeHeaders, allowed_hosts=settings.trusted_hosts,
+                       scripted_pages={"/": EVAL, "/docs": NO_EVAL})
 
 A request whose `Host` is not one of BOT_ALLOWED_HOSTS (default: BOT_HOST, localhost,
 127.0.0.1) gets 400 before anything else runs: DNS rebinding and stray virtual hosts can't
 reach the app. Every response carries
 
     Content-Security-Policy   default-src 'self'; script-src 'self' + the page's own inline scripts
-                              by hash; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:;
+                              by hash (+ 'unsafe-eval' on the chat's page alone); style-src 'self'
+                              'unsafe-inline'; img-src 'self' data: blob:;
                               font-src 'self' data:; connect-src 'self'; object-src 'none';
                               base-uri 'self'; form-action 'self'; frame-ancestors 'none'
     X-Frame-Options           DENY
@@ -20,7 +22,12 @@ Rather than allow every inline script ('unsafe-inline'), the HTML of the pages e
 scripts (the chat and the API docs) is read as it goes out and each inline script's SHA-256 is
 put in that response's policy: exactly the scripts the server sent run, and nothing injected
 later in the browser does (an `onerror=` attribute, a `javascript:` link, a `<script>` added to
-the DOM). Every other page (notes, sign-in) is allowed no inline script at all. Styles need
+the DOM). Every other page (notes, sign-in) is allowed no inline script at all. The chat's page
+also needs 'unsafe-eval': Gradio 6's HTML component (the page's header and sources panel)
+compiles its `html_template` with Handlebars and evaluates the result as a JavaScript template
+literal through `Function(...)`, and runs its `js_on_load` the same way; without eval they
+render nothing. That lets the page's own scripts turn strings into code; it still lets in no
+script the server didn't send, which is what stops injected markup. Styles need
 'unsafe-inline': Gradio's components set `style` attributes and insert `<style>` elements as
 they render; a style can't run code. Fonts and icons come as `data:` URIs; the chat's streamed
 answers (server-sent events) and its API calls go to the app itself ('self').
@@ -62,9 +69,14 @@ STATIC_HEADERS = [
 ]
 
 
-def content_security_policy(script_hashes: list[str] = ()) -> str:
+EVAL, NO_EVAL = True, False  # whether a scripted page may turn strings into code (see above)
+
+
+def content_security_policy(script_hashes: list[str] = (), *, allow_eval: bool = False) -> str:
     """The policy, with these inline scripts (base64 SHA-256 digests) allowed to run."""
     policy = dict(POLICY)
+    if allow_eval:
+        policy["script-src"] += " 'unsafe-eval'"
     if script_hashes:
         policy["script-src"] += "".join(f" 'sha256-{h}'" for h in dict.fromkeys(script_hashes))
     return "; ".join(f"{k} {v}" for k, v in policy.items())
@@ -103,12 +115,12 @@ def host_name(value: str) -> str:
 class EdgeHeaders:
     """ASGI middleware, outermost: the Host check (400), then the security headers on every response."""
 
-    def __init__(self, app, *, allowed_hosts: list[str], scripted_pages: set[str] | frozenset[str] = frozenset(),
+    def __init__(self, app, *, allowed_hosts: list[str], scripted_pages: dict[str, bool] | None = None,
                  root_path: str = "") -> None:
         self.app = app
         self.any_host = "*" in allowed_hosts
         self.allowed = {host_name(h) for h in allowed_hosts if h != "*"}
-        self.scripted = set(scripted_pages)
+        self.scripted = dict(scripted_pages or {})  # path -> may it eval
         self.root_path = root_path
         self.plain_policy = content_security_policy().encode()
         self._refused_hosts: set[str] = set()
@@ -133,7 +145,7 @@ class EdgeHeaders:
         if root and path.startswith(root):
             path = path[len(root):] or "/"
         if scope["method"] == "GET" and path in self.scripted:
-            await self.app(scope, receive, self._hashing(send))
+            await self.app(scope, receive, self._hashing(send, self.scripted[path]))
         else:
             await self.app(scope, receive, self._plain(send))
 
@@ -145,7 +157,7 @@ class EdgeHeaders:
 
         return sending
 
-    def _hashing(self, send):
+    def _hashing(self, send, allow_eval: bool):
         """Hold an HTML response until its body is whole, then send it with its scripts' hashes."""
         start: dict | None = None
         chunks: list[bytes] = []
@@ -174,7 +186,7 @@ class EdgeHeaders:
             headers = start.get("headers", [])
             encoding = dict((k.lower(), v) for k, v in headers).get(b"content-encoding", b"").lower()
             hashes = inline_script_hashes(_decoded(body, encoding)) if size <= MAX_HTML_BYTES else []
-            policy = content_security_policy(hashes).encode()
+            policy = content_security_policy(hashes, allow_eval=allow_eval).encode()
             first = {**start, "headers": self._with_headers(headers, policy)}
             start = None
             await send(first)
