@@ -47,13 +47,20 @@ def _set_http_timeout(client, seconds: float) -> None:
         session.timeout = httpx.Timeout(seconds, connect=3.0)
 
 
+# what the proxy in front of a Chroma server answers when the server is down or slow, and what
+# Chroma's client raises for it (a bare Exception with the proxy's page as its text)
+PROXY_DOWN = ("502 bad gateway", "503 service temporarily unavailable", "504 gateway time-out")
+
+
 def is_connection_error(exc: BaseException) -> bool:
+    """The server can't be reached: refused, timed out, down behind its proxy, or refusing our token."""
     import httpx
 
     if isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError, OSError)):
         return True
     text = str(exc).lower()
-    return any(s in text for s in ("could not connect", "connection refused", "connecterror", "timed out"))
+    return any(s in text for s in ("could not connect", "connection refused", "connecterror", "timed out",
+                                   *PROXY_DOWN)) or is_token_refused(exc)
 
 
 def is_not_found(exc: BaseException) -> bool:
@@ -62,8 +69,23 @@ def is_not_found(exc: BaseException) -> bool:
 
 
 def short(exc: BaseException) -> str:
+    """An exception as one short line; a proxy's refusal of the token says which setting to fix."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    if is_token_refused(exc):
+        return ("the server refused this client (401/403 from the proxy in front of it): set BOT_CHROMA_TOKEN to "
+                "the token that proxy expects")
+    lowered = str(exc).lower()
+    for page in PROXY_DOWN:
+        if page in lowered:
+            return f"the proxy in front of it answered {page.split(' ', 1)[0]} (the server behind it is down or slow)"
     return text[:200]
+
+
+def is_token_refused(exc: BaseException) -> bool:
+    """A 401 or 403 from the token-checking proxy in front of the Chroma server (its page, or the status)."""
+    text = str(exc)
+    return any(s in text for s in ("401 Authorization Required", "403 Forbidden", "401 Unauthorized")) or \
+        getattr(getattr(exc, "response", None), "status_code", None) in (401, 403)
 
 
 def is_chroma_error(exc: BaseException) -> bool:
