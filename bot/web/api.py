@@ -230,7 +230,8 @@ def api_router(runtime: AppRuntime, settings: Settings, limits: Limits, feedback
                 summary="Your votes on answers, oldest first, a page at a time")
     def my_feedback(
         request: Request, response: Response,
-        after: int = Query(0, ge=0, description="Only votes with a larger id (the last id of the previous page)."),
+        after: int = Query(0, ge=0, le=2**63 - 1,
+                           description="Only votes with a larger id (the last id of the previous page)."),
         limit: int = Query(FEEDBACK_PAGE, ge=1, le=MAX_FEEDBACK_PAGE, description="At most this many votes."),
     ) -> list[FeedbackRecord]:
         """A page of your votes; when there may be more, the `Link` header (rel="next") has the next page."""
