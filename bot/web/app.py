@@ -10,7 +10,7 @@ CSS), `/healthz` (200 while the process is up) and `/readyz` (200
 `{"state": "ready", "version": N}` while an index version is served, else 503 with
 the state alone: no reasons, errors or paths for anyone to read; signed-in users get
 those from `/api/status`), the JSON API under `/api` with its docs at `/docs`
-(`bot.web.api`), `/login` and `/logout` (`bot.web.auth`), and the chat at `/`
+(`bot.web.api`), `/login` and `/logout` (`bot.web.login`), and the chat at `/`
 (Gradio, with its own `/gradio_api/*`). The Gradio mount must stay last: it takes
 every path left over.
 

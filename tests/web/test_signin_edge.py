@@ -374,3 +374,13 @@ def test_feedback_is_listed_a_page_at_a_time(web_settings, web_runtime, tmp_path
         assert pages == [ids[0:3], ids[3:6], ids[6:7]]
         assert http.get("api/feedback", params={"limit": 5000}).status_code == 422  # a page has a bound
     assert json.dumps(pages)  # plain ids
+
+
+def test_listing_and_searching_the_notes_count_against_the_rate_limits(web_settings, web_runtime,  # noqa: F811
+                                                                      tmp_path):
+    app = _app(web_settings, web_runtime, tmp_path, {ADA: ADA_PASSWORD}, rate_limit_user=6)
+    with serving(app) as url, httpx.Client(base_url=url, headers=_basic(ADA, ADA_PASSWORD), timeout=30) as http:
+        api = [http.get("api/notes", params={"q": "empathy"}).status_code for _ in range(6)]
+        page = http.get("notes", params={"q": "warmth"})
+    assert api[:5] == [200] * 5 and api[5] == 429  # a burst of 5 (the bucket), then refused
+    assert page.status_code == 429 and int(page.headers["retry-after"]) >= 1 and "Too many requests" in page.text
