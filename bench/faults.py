@@ -47,6 +47,11 @@ def _ready(url: str) -> httpx.Response | None:
         return None
 
 
+def _status(url: str, auth: httpx.Auth) -> dict:
+    """A worker's (or the proxy's) index status as a signed-in user reads it (/api/status)."""
+    return httpx.get(url + "api/status", auth=auth, timeout=10).json()
+
+
 def _until(condition, seconds: float, step: float = 0.05):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -124,12 +129,12 @@ def worker_kill(stack: Stack, replies, watch_seconds: float) -> dict:
     }
 
 
-def ingest_kill(stack: Stack, replies, new_notes: int) -> dict:
+def ingest_kill(stack: Stack, replies, new_notes: int, auth: httpx.Auth) -> dict:
     from bot.index.fingerprint import model_fingerprint
     from bot.settings import Settings
     from bot.index.store import Store
 
-    before = _ready(stack.url).json()
+    before = _status(stack.url, auth)
     folder = stack.notes / "lighthouse"
     folder.mkdir(exist_ok=True)
     for i in range(new_notes):
@@ -147,8 +152,10 @@ def ingest_kill(stack: Stack, replies, new_notes: int) -> dict:
         ingest.wait(timeout=30)
         killed = time.monotonic()
         killed_mid_way = ingest.returncode == -signal.SIGKILL and store.version() == before["version"]
-        time.sleep(5)
-        served_after_kill = [(_ready(f"http://127.0.0.1:{p}/").json()["version"]) for p in stack.worker_ports]
+        workers = [f"http://127.0.0.1:{p}/" for p in stack.worker_ports]
+        polls = {w: _status(w, auth)["polls"] for w in workers}  # every worker checks the server twice more
+        _until(lambda: all(_status(w, auth)["polls"] >= polls[w] + 2 for w in workers), 120, 0.2)
+        served_after_kill = [_status(w, auth)["version"] for w in workers]
         rerun = time.monotonic()
         stack.ingest(wait=True)
         completed = time.monotonic()
@@ -167,7 +174,7 @@ def ingest_kill(stack: Stack, replies, new_notes: int) -> dict:
         "workers_on_new_version_after_s": round(switched_at - completed, 1) if switched else None,
         "requests_meanwhile": len(during),
         "failed_meanwhile": sum(1 for r in during if not r.ok),
-        "notes_after": _ready(stack.url).json()["notes"],
+        "notes_after": _status(stack.url, auth)["notes"],
         "notes_before": before["notes"],
     }
 
@@ -230,7 +237,8 @@ async def _run(stack, credentials, questions, args):
         await asyncio.sleep(5)
         results["worker_kill"] = await asyncio.to_thread(worker_kill, stack, replies, 15)
         await asyncio.sleep(5)
-        results["ingest_kill"] = await asyncio.to_thread(ingest_kill, stack, replies, args.new_notes)
+        results["ingest_kill"] = await asyncio.to_thread(ingest_kill, stack, replies, args.new_notes,
+                                                         httpx.BasicAuth(*credentials[0]))
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -16,7 +16,7 @@ none is committed yet and `build_if_missing`): the read path never builds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .errors import IndexMissing
@@ -69,12 +69,14 @@ class Bot:
         store_path: Path | None = None,
         progress: bool = True,
         embedder: Embedder | None = None,
+        on_build: Callable[[], None] | None = None,
     ) -> Bot:
         """Open the configured index; with none committed yet, ingest `build_from` (default:
         BOT_NOTES_DIR) first, or raise IndexMissing when `build_if_missing` is False.
 
         `store_path` forces an embedded store there (evaluation corpora); `embedder` reuses a
-        loaded one (a test session, a benchmark comparing systems)."""
+        loaded one (a test session, a benchmark comparing systems); `on_build` is called when a
+        first build starts (the app's readiness says "building" then)."""
         settings = settings or Settings()
         embedder = embedder or Embedder.load(settings)
         store = Store.open(settings, embedder.fingerprint, path=store_path, purpose=purpose)
@@ -84,6 +86,8 @@ class Bot:
                 if not build_if_missing:
                     raise IndexMissing(store.name, store.location)
                 log.info("no index yet: building it from %s", ", ".join(map(str, build_from or settings.notes_dirs)))
+                if on_build is not None:
+                    on_build()
                 report = run_ingest(list(build_from) if build_from else None, settings, store, embedder,
                                     progress=progress)
                 log.info("%s", report.summary())

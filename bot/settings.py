@@ -132,6 +132,11 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(
         None, description="Alternatively, the Chroma server as a URL, e.g. http://10.0.0.5:8000."
     )
+    chroma_token: SecretStr | None = Field(
+        None,
+        description="A secret sent to the Chroma server on every request (header `X-Chroma-Token`); the proxy "
+        "in front of the server (deploy/nginx/notes-bot.conf) refuses requests without it. Never logged or shown.",
+    )
     collection: str = Field(
         "notes",
         description="Collection name prefix; the full name adds a fingerprint of the model and chunking.",
@@ -162,10 +167,12 @@ class Settings(BaseSettings):
     )
 
     # --- a team server: access, limits, workers ----------------------------------------------
-    auth: Literal["auto", "required"] = Field(
+    auth: Literal["auto", "open", "required"] = Field(
         "auto",
-        description="Login: `auto` requires it with a Chroma server, when the users file exists, or when "
-        "BOT_HOST is not a loopback address (an embedded store on 127.0.0.1 stays open); `required` always.",
+        description="Sign-in: `auto` requires it whenever a users file exists, a Chroma server is used, BOT_HOST "
+        "is not a loopback address, BOT_ROOT_PATH is set, or requests come through a proxy (X-Forwarded-For, "
+        "Forwarded); a bare local run stays open. `required` always; `open` never (logged as a warning unless "
+        "on a bare loopback run).",
     )
     users_file: Path | None = Field(
         None,
@@ -180,6 +187,18 @@ class Settings(BaseSettings):
     rate_limit_address: int = Field(
         120, ge=0, description="Questions, searches and sign-in attempts per minute from one client address "
         "(0 = no limit); counted by each worker.",
+    )
+    signin_failures: int = Field(
+        10, ge=0, description="Failed credential checks (password, API token, sign-in form) allowed per client "
+        "address and per user name within BOT_SIGNIN_WINDOW_SECONDS; past that, 429 before any password is "
+        "hashed (0 = no limit). Counted across the workers of a host (in the data dir).",
+    )
+    signin_window_seconds: float = Field(
+        300.0, gt=0, description="The window in which BOT_SIGNIN_FAILURES failed checks are counted.",
+    )
+    allowed_hosts: str = Field(
+        "", description="Host names the app answers to, comma-separated (a request with another Host header "
+        "gets 400); behind a proxy, the public name. Unset: BOT_HOST, localhost and 127.0.0.1.",
     )
     max_request_bytes: int = Field(
         65536, ge=1024, description="A request body larger than this is refused (413)."
@@ -267,15 +286,36 @@ class Settings(BaseSettings):
         return Path(self.users_file) if self.users_file else Path(self.data_dir) / "users.json"
 
     @property
+    def login_reasons(self) -> list[str]:
+        """What makes this more than a bare local run, each a reason `auto` requires sign-in from the start
+        (the app also turns it on when a users file appears or a proxy shows itself; see bot.web.auth)."""
+        reasons = []
+        if self.server_mode:
+            reasons.append("a Chroma server is configured")
+        if self.users_path.exists():
+            reasons.append(f"the users file {self.users_path} exists")
+        if not is_loopback(self.host):
+            reasons.append(f"it listens on {self.host}, beyond this machine")
+        if self.root_path:
+            reasons.append(f"BOT_ROOT_PATH={self.root_path} (served behind a reverse proxy)")
+        return reasons
+
+    @property
     def login_required(self) -> bool:
-        """The rule for who must sign in: always with BOT_AUTH=required or a Chroma server (a team
-        deployment), when a users file exists, or when the app listens beyond this machine."""
-        return (
-            self.auth == "required"
-            or self.server_mode
-            or self.users_path.exists()
-            or not is_loopback(self.host)
-        )
+        """Whether sign-in is required from the start: BOT_AUTH=required, or `auto` with any `login_reasons`."""
+        if self.auth == "open":
+            return False
+        return self.auth == "required" or bool(self.login_reasons)
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        """BOT_ALLOWED_HOSTS as a list (lower case, no ports); by default BOT_HOST, localhost and 127.0.0.1."""
+        names = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        if not names:
+            names = [self.host.lower(), "localhost", "127.0.0.1"]
+            if self.host in ("::1", "::"):
+                names.append("::1")
+        return list(dict.fromkeys(n[1:-1] if n.startswith("[") and n.endswith("]") else n for n in names))
 
 
 def is_loopback(host: str) -> bool:

@@ -15,6 +15,7 @@ went to the wrong user (or the wrong session) is counted, never missed.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -39,10 +40,19 @@ class Reply:
 
 
 async def sign_in(http: httpx.AsyncClient, user: str, password: str) -> None:
-    """Sign in through the form, as a browser does; the client keeps the session cookie."""
-    response = await http.post("login", data={"username": user, "password": password, "next": ""})
+    """Sign in through the form, as a browser does (the form's CSRF token with it); the client keeps
+    the session cookie."""
+    form = await http.get("login")
+    token = csrf_token(form.text)
+    response = await http.post("login", data={"username": user, "password": password, "next": "", "csrf": token})
     if response.status_code != 303 or "nb_session" not in http.cookies:
         raise RuntimeError(f"sign-in as {user} failed: {response.status_code} {response.text[:200]}")
+
+
+def csrf_token(login_page: str) -> str:
+    """The CSRF token in the sign-in form's hidden field ("" when the page has none)."""
+    found = re.search(r'name="csrf" value="([^"]+)"', login_page)
+    return found.group(1) if found else ""
 
 
 async def ask_api(http: httpx.AsyncClient, question: str, auth: httpx.Auth | None = None,

@@ -6,13 +6,14 @@
 
 What runs is what an operator installs: each process is started from the `ExecStart=` of
 its systemd unit (deploy/systemd/*.service) with the settings of deploy/env.example, and
-nginx from deploy/nginx/notes-bot.conf, with only paths and ports rewritten to a
-scratch directory and free loopback ports:
+nginx from deploy/nginx/notes-bot.conf, with only paths, ports and the Chroma token
+rewritten to a scratch directory, free loopback ports and a fresh random token:
 
-    notes-bot-chroma.service   chroma run                      (the index)
+    notes-bot-chroma.service   chroma run                      (the index, on loopback only)
+    nginx/notes-bot.conf       nginx: the app at /bot/ with sticky sessions, and Chroma behind
+                               its token (X-Chroma-Token), which is how everything reaches it
     notes-bot-ingest.service   bot ingest                      (run once, as the timer would)
     notes-bot.service          bot serve --workers 2           (two workers, sign-in required)
-    nginx/notes-bot.conf       nginx, sticky sessions, /bot/   (its own prefix and config)
 
 The smoke test then signs in and uses the chat, the API and the note pages through nginx.
 Everything is stopped by PID at the end (also on Ctrl-C or a failed check).
@@ -25,6 +26,7 @@ import argparse
 import asyncio
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -110,7 +112,9 @@ class Stack:
         self.workers = workers
         self.log = log
         self.bin = Path(sys.executable).parent
-        self.chroma_port = free_port()
+        self.chroma_port = free_port()  # `chroma run` itself, on loopback
+        self.chroma_proxy_port = free_port()  # nginx in front of it, checking the token
+        self.chroma_token = secrets.token_hex(32)
         self.worker_port = free_port(workers)
         self.proxy_port = free_port()
         self.prefix = "/bot"
@@ -131,9 +135,12 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
         for key, value in read_env(DEPLOY / "env.example").items():
             env[key] = self._rewrite(value)
-        if env.get("BOT_CHROMA_PORT") != "8000" or env.get("BOT_PORT") != "7861" or env.get("BOT_ROOT_PATH") != "/bot":
+        if env.get("BOT_CHROMA_PORT") != "8001" or env.get("BOT_PORT") != "7861" or env.get("BOT_ROOT_PATH") != "/bot":
             raise RuntimeError("deploy/env.example changed its ports or root path; update deploy/stack.py to match")
-        env.update({"BOT_CHROMA_PORT": str(self.chroma_port), "BOT_PORT": str(self.worker_port)})
+        if "BOT_CHROMA_TOKEN" not in env:
+            raise RuntimeError("deploy/env.example no longer sets BOT_CHROMA_TOKEN; update deploy/stack.py")
+        env.update({"BOT_CHROMA_PORT": str(self.chroma_proxy_port), "BOT_PORT": str(self.worker_port),
+                    "BOT_CHROMA_TOKEN": self.chroma_token, "BOT_ALLOWED_HOSTS": "127.0.0.1,localhost"})
         # the model's ONNX export is made once per machine: the scratch stack uses this machine's
         from bot.settings import default_model_cache_dir
 
@@ -214,10 +221,17 @@ class Stack:
             raise RuntimeError("nginx is not installed (apt-get install nginx; scripts/test.sh does it)")
         prefix = self.root / "nginx"
         site = (DEPLOY / "nginx" / "notes-bot.conf").read_text()
-        for needle in ("listen 80;", "server 127.0.0.1:7861 ", "server 127.0.0.1:7862 "):
+        for needle in ("listen 80;", "server 127.0.0.1:7861 ", "server 127.0.0.1:7862 ", "listen 8001;",
+                       "proxy_pass http://127.0.0.1:8000;", "include /etc/notes-bot/chroma-token.map;"):
             if needle not in site:
                 raise RuntimeError(f"deploy/nginx/notes-bot.conf no longer has {needle!r}; update deploy/stack.py")
         site = site.replace("listen 80;", f"listen 127.0.0.1:{self.proxy_port};")
+        site = site.replace("listen 8001;", f"listen 127.0.0.1:{self.chroma_proxy_port};")
+        site = site.replace("proxy_pass http://127.0.0.1:8000;", f"proxy_pass http://127.0.0.1:{self.chroma_port};")
+        token_map = self.root / "etc" / "chroma-token.map"
+        token_map.write_text(f'"~^{self.chroma_token}$" 1;\n')
+        os.chmod(token_map, 0o600)
+        site = self._rewrite(site)
         options = re.search(r"    server 127\.0\.0\.1:7861 ([^\n]*)\n", site).group(1)  # kept as the file has them
         servers = "".join(f"    server 127.0.0.1:{port} {options}\n" for port in self.worker_ports)
         site = re.sub(r"(    server 127\.0\.0\.1:786\d [^\n]*\n)+", servers, site)
@@ -244,7 +258,13 @@ http {{
 """)
         self._spawn("nginx", [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e",
                               str(prefix / "error.log")])
-        _wait_for(f"{self.url}healthz", self.processes["nginx"], 30, prefix / "error.log")
+        _wait_for(f"{self.chroma_url}api/v2/heartbeat", self.processes["nginx"], 30, prefix / "error.log",
+                  headers={"X-Chroma-Token": self.chroma_token})
+
+    @property
+    def chroma_url(self) -> str:
+        """Where everything reaches Chroma: nginx, which wants the token."""
+        return f"http://127.0.0.1:{self.chroma_proxy_port}/"
 
     def access_log(self) -> list[tuple[str, str, int, str]]:
         """nginx's log so far: (method, uri, status, the worker that answered)."""
@@ -256,13 +276,15 @@ http {{
         return rows
 
     def start(self, users: dict[str, str] | None = None) -> None:
-        """Everything, in order: Chroma, one ingest, users, the workers, nginx."""
+        """Everything, in order: Chroma, nginx (in front of Chroma and the workers), one ingest,
+        users, the workers."""
         self.start_chroma()
+        self.start_proxy()
         self.ingest()
         for name, password in (users or {SMOKE_USER: SMOKE_PASSWORD}).items():
             self.add_user(name, password)
         self.start_workers()
-        self.start_proxy()
+        _wait_for(f"{self.url}readyz", self.processes["nginx"], 60, self.root / "nginx" / "error.log")
 
     def stop(self) -> None:
         """Stop every process this stack started, by PID, newest first."""
@@ -290,13 +312,14 @@ http {{
         self.stop()
 
 
-def _wait_for(url: str, process: subprocess.Popen, seconds: float, log_path: Path) -> None:
+def _wait_for(url: str, process: subprocess.Popen, seconds: float, log_path: Path,
+              headers: dict[str, str] | None = None) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{url}: the process exited with status {process.returncode}:\n{_tail(log_path)}")
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2, headers=headers).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -323,11 +346,22 @@ async def smoke(stack: Stack, question: str, log=print) -> None:
 
     async with httpx.AsyncClient(base_url=stack.url, timeout=60) as http:
         ready = await http.get("readyz")
-        status = ready.json()
-        assert ready.status_code == 200 and status["version"] >= 1 and status["notes"] > 0, ready.text
-        ok(f"readyz: index version {status['version']}, {status['notes']} notes, collection {status['collection']}")
+        assert ready.status_code == 200 and ready.json() == {"state": "ready", "version": ready.json()["version"]}
+        assert ready.json()["version"] >= 1, ready.text
+        ok(f"readyz: {ready.text} (the state and version, nothing else)")
         assert (await http.get("healthz")).status_code == 200
         ok("healthz")
+        status = (await http.get("api/status", auth=httpx.BasicAuth(SMOKE_USER, SMOKE_PASSWORD))).json()
+        assert status["notes"] > 0 and status["collection"], status
+        ok(f"api/status (signed in): index version {status['version']}, {status['notes']} notes, collection "
+           f"{status['collection']}")
+        async with httpx.AsyncClient(base_url=stack.chroma_url, timeout=10) as chroma:
+            refused = await chroma.get("api/v2/heartbeat")
+            wrong = await chroma.get("api/v2/heartbeat", headers={"X-Chroma-Token": "0" * 64})
+            allowed = await chroma.get("api/v2/heartbeat", headers={"X-Chroma-Token": stack.chroma_token})
+        assert refused.status_code == 401 and wrong.status_code == 401 and allowed.status_code == 200, \
+            (refused.status_code, wrong.status_code, allowed.status_code)
+        ok("the Chroma server refuses a request without its token (401) and answers one with it")
         refused = await http.post("api/ask", json={"question": question})
         assert refused.status_code == 401 and "www-authenticate" in refused.headers, refused.text
         ok("the API refuses a request without credentials (401)")
@@ -343,8 +377,15 @@ async def smoke(stack: Stack, question: str, log=print) -> None:
         ok("GET /api/search with a bearer token from `bot tokens create`")
 
         await sign_in(http, SMOKE_USER, SMOKE_PASSWORD)
-        assert (await http.get("", headers={"accept": "text/html"})).status_code == 200
-        ok("signed in through /login; the chat page loads")
+        page = await http.get("", headers={"accept": "text/html"})
+        assert page.status_code == 200 and "'sha256-" in page.headers["content-security-policy"], page.headers
+        assert page.headers["x-frame-options"] == "DENY" and page.headers["referrer-policy"] == "same-origin"
+        ok("signed in through /login (with the form's CSRF token); the chat page loads, with its CSP")
+        stranger = await http.get("healthz", headers={"host": "evil.example"})
+        assert stranger.status_code == 400, stranger.status_code
+        ok("a request for another host name is refused (400)")
+        await signed_out_everywhere(stack)
+        ok("a session signed out at one worker is refused by every worker (in the same second as its sign-in)")
         chat = await GradioChat.connect(http)
         for attempt in ("first", "follow-up"):
             reply = await chat.ask(question if attempt == "first" else "and why is that?")
@@ -362,6 +403,29 @@ async def smoke(stack: Stack, question: str, log=print) -> None:
         ok("/docs (Swagger UI served by the app itself)")
 
 
+async def signed_out_everywhere(stack: Stack) -> None:
+    """Sign in (through the proxy), sign out at the last worker directly, at once; every worker
+    then refuses that cookie, while another session of the same user goes on."""
+    from deploy.clients import sign_in
+
+    async def session() -> str:
+        async with httpx.AsyncClient(base_url=stack.url, timeout=60) as browser:
+            await sign_in(browser, SMOKE_USER, SMOKE_PASSWORD)
+            return browser.cookies["nb_session"]
+
+    doomed, other = await session(), await session()
+    workers = [f"http://127.0.0.1:{port}/" for port in stack.worker_ports]
+    # a client of its own: the sign-out's Set-Cookie must not touch the caller's cookies
+    async with httpx.AsyncClient(timeout=60) as direct:
+        out = await direct.post(workers[-1] + "logout", headers={"cookie": f"nb_session={doomed}"})
+        assert out.status_code == 303, out.status_code
+        for worker in workers:
+            refused = await direct.get(worker + "api/me", headers={"cookie": f"nb_session={doomed}"})
+            assert refused.status_code == 401, (worker, refused.status_code)
+            kept = await direct.get(worker + "api/me", headers={"cookie": f"nb_session={other}"})
+            assert kept.status_code == 200 and kept.json()["user"] == SMOKE_USER, (worker, kept.status_code)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--notes", type=Path, default=ROOT / "seeds", help="Notes to ingest (default seeds/).")
@@ -377,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         print(f"stack up in {time.perf_counter() - started:.0f} s: {stack.url} (workers on ports "
-              f"{', '.join(map(str, stack.worker_ports))}, Chroma on {stack.chroma_port}; logs in {root / 'logs'})")
+              f"{', '.join(map(str, stack.worker_ports))}, Chroma on {stack.chroma_port} behind nginx on "
+              f"{stack.chroma_proxy_port} with its token; logs in {root / 'logs'})")
         asyncio.run(smoke(stack, args.question))
         print("smoke test passed")
         if args.keep:

@@ -63,8 +63,12 @@ def test_the_stack_script_brings_it_all_up_smoke_tests_it_and_takes_it_down(tmp_
             pass
     assert leftovers == []
     for check in ("the API refuses a request without credentials", "the chat answers through the Gradio queue",
-                  "a citation's link opens the note", "/docs (Swagger UI served by the app itself)"):
-        assert check in done.stdout
+                  "a citation's link opens the note", "/docs (Swagger UI served by the app itself)",
+                  "the Chroma server refuses a request without its token (401)",
+                  "a request for another host name is refused (400)",
+                  "a session signed out at one worker is refused by every worker",
+                  "readyz: {\"state\":\"ready\""):
+        assert check in done.stdout, check
 
 
 def test_the_units_run_the_bot_with_the_env_file():
@@ -72,6 +76,7 @@ def test_the_units_run_the_bot_with_the_env_file():
 
     chroma = read_unit(DEPLOY / "systemd" / "notes-bot-chroma.service")
     assert chroma["Service.ExecStart"][0].startswith("/opt/notes-bot/.venv/bin/chroma run --path /var/lib/notes-bot/chroma")
+    assert "--host 127.0.0.1 --port 8000" in chroma["Service.ExecStart"][0]  # loopback only: nginx publishes it
     app = read_unit(DEPLOY / "systemd" / "notes-bot.service")
     assert app["Service.EnvironmentFile"] == ["/etc/notes-bot/env"]
     assert app["Service.ExecStart"] == ["/opt/notes-bot/.venv/bin/bot serve --workers 2"]
@@ -85,13 +90,18 @@ def test_the_units_run_the_bot_with_the_env_file():
     assert unknown == []
     settings = Settings(**{k[4:].lower(): v for k, v in env.items() if k.startswith("BOT_")})
     assert settings.server_mode and settings.login_required and settings.root_path == "/bot"
+    assert settings.chroma_port == 8001 and settings.chroma_token is not None  # through the token-checking proxy
+    assert settings.trusted_hosts == ["notes.example.org"]
 
 
 def test_the_nginx_config_is_valid_nginx(tmp_path):
     nginx = require_nginx()
     site = (DEPLOY / "nginx" / "notes-bot.conf").read_text()
     assert "hash $notes_bot_affinity consistent;" in site and "proxy_buffering off;" in site
-    site = site.replace("listen 80;", "listen 127.0.0.1:8999;")
+    assert "include /etc/notes-bot/chroma-token.map;" in site and "return 401;" in site
+    site = site.replace("listen 80;", "listen 127.0.0.1:8999;").replace("listen 8001;", "listen 127.0.0.1:8998;")
+    site = site.replace("/etc/notes-bot/chroma-token.map", str(tmp_path / "chroma-token.map"))
+    (tmp_path / "chroma-token.map").write_text('"~^' + "0123abcd" * 8 + '$" 1;\n')  # as long as a real one
     (tmp_path / "notes-bot.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}}\n"

@@ -8,13 +8,19 @@ browser sessions, all kept in one JSON file (BOT_USERS_FILE, default `<data dir>
     accounts.user_for_token(token.secret)                         # -> "ada"
     cookie = accounts.sign_session("ada", hours=12)               # the browser's login cookie
     accounts.session_user(cookie)                                 # -> "ada"
+    accounts.end_session(cookie)                                  # signed out (with a ledger)
+    accounts.session_user(cookie)                                 # -> None
 
 The file holds, per user, an scrypt hash of the password (`scrypt$n$r$p$salt$hash`) and the
 sha256 of each API token (tokens are 256 random bits, so a fast hash is enough), plus the
 random key that signs session cookies. It is written atomically (a new file renamed over
 the old, mode 0600) under a lock, so `bot users add` is safe while workers read it; workers
 notice the change on the next request. A session cookie names the user and a fingerprint
-of their password hash: removing the user or changing the password signs them out.
+of their password hash: removing the user or changing the password signs them out. Given a
+`SignInLedger`, a session can also end alone (`end_session`: signing out), in every process.
+
+Checking a password costs the same whether or not the user exists: an unknown name is checked
+against a dummy hash made with the same parameters, so timing doesn't tell who has an account.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import AccountsError
+from .ledger import SignInLedger
 from .passwords import hash_password, token_digest, verify_password
 from .sessions import read_session, sign_session
 
@@ -57,8 +64,9 @@ class NewToken:
 class Accounts:
     """The users file: read on demand (re-read when it changes on disk), written atomically."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, ledger: SignInLedger | None = None) -> None:
         self.path = Path(path)
+        self.ledger = ledger
         self._cache_key: tuple | None = None
         self._data: dict = {}
         self._tokens: dict[str, tuple[str, str]] = {}  # sha256 -> (user, token id)
@@ -67,6 +75,7 @@ class Accounts:
         # Keyed by an HMAC of (name, password) under a key that lives only in this process.
         self._verified: OrderedDict[bytes, str] = OrderedDict()
         self._process_key = secrets.token_bytes(32)
+        self._dummy_hash: str | None = None  # what an unknown user's password is checked against
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -104,20 +113,40 @@ class Accounts:
         return bool(self._load().get("users"))
 
     def check_password(self, name: str, password: str) -> bool:
-        """True when `name` exists and `password` is theirs."""
+        """True when `name` exists and `password` is theirs. A wrong password and an unknown user take
+        the same time (an unknown one is checked against a dummy hash); a verified one is cached."""
+        if not isinstance(password, str) or not isinstance(name, str):
+            return False
+        if self.known_password(name, password):
+            return True
         user = self._load().get("users", {}).get(name)
-        if user is None or not isinstance(password, str):
+        if user is None:
+            verify_password(password, self._dummy())
             return False
         stored = user["password"]
-        key = hmac.new(self._process_key, f"{name}\0{password}".encode("utf-8", "surrogatepass"), "sha256").digest()
-        if self._verified.get(key) == stored:
-            return True
         if not verify_password(password, stored):
             return False
-        self._verified[key] = stored
+        self._verified[self._credential_key(name, password)] = stored
         while len(self._verified) > 4096:
             self._verified.popitem(last=False)
         return True
+
+    def known_password(self, name: str, password: str) -> bool:
+        """True when this very name and password were verified before and still hold (no hashing)."""
+        if not isinstance(password, str) or not isinstance(name, str):
+            return False
+        user = self._load().get("users", {}).get(name)
+        if user is None:
+            return False
+        return self._verified.get(self._credential_key(name, password)) == user["password"]
+
+    def _credential_key(self, name: str, password: str) -> bytes:
+        return hmac.new(self._process_key, f"{name}\0{password}".encode("utf-8", "surrogatepass"), "sha256").digest()
+
+    def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = hash_password(secrets.token_urlsafe(16))
+        return self._dummy_hash
 
     def user_for_token(self, secret: str) -> str | None:
         """The user an API token belongs to, or None (unknown or revoked)."""
@@ -148,18 +177,34 @@ class Accounts:
         return sign_session(data["secret"], name, _generation(user), hours)
 
     def session_user(self, cookie: str) -> str | None:
-        """The user a session cookie names, if it is genuine, unexpired and still theirs."""
+        """The user a session cookie names, if it is genuine, unexpired, not signed out and still theirs."""
+        session = self.session(cookie)
+        return session["u"] if session else None
+
+    def session(self, cookie: str) -> dict | None:
+        """A live session's payload ({"u": user, "e": expiry, "g", "n": its id}), else None."""
         data = self._load()
         if not data or "." not in cookie or len(cookie) > 4096:
             return None
         payload = read_session(data["secret"], cookie)
         if payload is None:
             return None
-        name, generation = payload["u"], payload["g"]
-        user = data.get("users", {}).get(name)
-        if user is None or generation != _generation(user):
+        user = data.get("users", {}).get(payload["u"])
+        if user is None or payload["g"] != _generation(user):
             return None
-        return name
+        if self.ledger is not None and (not payload["n"] or self.ledger.ended(payload["n"])):
+            return None
+        return payload
+
+    def end_session(self, cookie: str) -> str | None:
+        """Sign a session out, for good and in every worker; returns its user (None: it was not live)."""
+        session = self.session(cookie)
+        if session is None:
+            return None
+        if self.ledger is None:
+            raise AccountsError("ending one session needs the sign-in ledger (Accounts(path, ledger=...))")
+        self.ledger.end_session(session["n"], session["e"])
+        return session["u"]
 
     # --- writing ------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Signed session cookies: `<payload>.<HMAC-SHA256>`, with the user, an expiry and a generation.
+"""Signed session cookies: `<payload>.<HMAC-SHA256>`, with the user, an expiry, a generation and an id.
 
     >>> secret = "00" * 32
     >>> cookie = sign_session(secret, "ada", generation="g1", hours=1)
@@ -8,7 +8,8 @@
     True
 
 The generation ties a cookie to the user's state (a fingerprint of their password hash), so
-changing the password or removing the user ends every session of theirs.
+changing the password or removing the user ends every session of theirs. The id (`"n"`, 128
+random bits) names this one session, so signing out can end it alone (`SignInLedger.end_session`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ MAX_COOKIE_CHARS = 4096
 def sign_session(secret: str, name: str, generation: str, hours: float, *, now: float | None = None) -> str:
     """A cookie value proving `name` signed in, valid for `hours`."""
     now = time.time() if now is None else now
-    payload = {"u": name, "e": int(now + hours * 3600), "g": generation, "n": secrets.token_hex(8)}
+    payload = {"u": name, "e": int(now + hours * 3600), "g": generation, "n": secrets.token_hex(16)}
     body = b64(json.dumps(payload, separators=(",", ":")).encode())
     return f"{body}.{b64(_sign(secret, body))}"
 

@@ -1,4 +1,6 @@
-"""Talking to Chroma: the server client with a timeout, and telling its failures apart.
+"""Talking to Chroma: the server client with a timeout (and BOT_CHROMA_TOKEN, sent as
+`X-Chroma-Token` on every request for the proxy in front of the server to check), and telling
+its failures apart.
 
 Chroma's exceptions don't say "unreachable" or "not found" by type, so both are recognised
 here, in one place, by type where there is one and by message otherwise.
@@ -10,6 +12,7 @@ from ..errors import StoreUnavailable
 from ..settings import Settings
 
 HTTP_TIMEOUT_SECONDS = 10.0
+TOKEN_HEADER = "X-Chroma-Token"
 
 
 def http_client(settings: Settings):
@@ -23,9 +26,11 @@ def http_client(settings: Settings):
     else:
         host, port, ssl = settings.chroma_host, settings.chroma_port, False
     location = f"Chroma server at {'https' if ssl else 'http'}://{host}:{port}"
+    token = settings.chroma_token.get_secret_value() if settings.chroma_token is not None else ""
     try:
         client = chromadb.HttpClient(
-            host=host, port=port, ssl=ssl, settings=ChromaSettings(anonymized_telemetry=False)
+            host=host, port=port, ssl=ssl, headers={TOKEN_HEADER: token} if token else None,
+            settings=ChromaSettings(anonymized_telemetry=False),
         )
     except Exception as exc:
         raise StoreUnavailable(f"the notes store ({location}) is unavailable: {short(exc)}") from exc
@@ -42,13 +47,20 @@ def _set_http_timeout(client, seconds: float) -> None:
         session.timeout = httpx.Timeout(seconds, connect=3.0)
 
 
+# what the proxy in front of a Chroma server answers when the server is down or slow, and what
+# Chroma's client raises for it (a bare Exception with the proxy's page as its text)
+PROXY_DOWN = ("502 bad gateway", "503 service temporarily unavailable", "504 gateway time-out")
+
+
 def is_connection_error(exc: BaseException) -> bool:
+    """The server can't be reached: refused, timed out, down behind its proxy, or refusing our token."""
     import httpx
 
     if isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError, OSError)):
         return True
     text = str(exc).lower()
-    return any(s in text for s in ("could not connect", "connection refused", "connecterror", "timed out"))
+    return any(s in text for s in ("could not connect", "connection refused", "connecterror", "timed out",
+                                   *PROXY_DOWN)) or is_token_refused(exc)
 
 
 def is_not_found(exc: BaseException) -> bool:
@@ -57,8 +69,23 @@ def is_not_found(exc: BaseException) -> bool:
 
 
 def short(exc: BaseException) -> str:
+    """An exception as one short line; a proxy's refusal of the token says which setting to fix."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    if is_token_refused(exc):
+        return ("the server refused this client (401/403 from the proxy in front of it): set BOT_CHROMA_TOKEN to "
+                "the token that proxy expects")
+    lowered = str(exc).lower()
+    for page in PROXY_DOWN:
+        if page in lowered:
+            return f"the proxy in front of it answered {page.split(' ', 1)[0]} (the server behind it is down or slow)"
     return text[:200]
+
+
+def is_token_refused(exc: BaseException) -> bool:
+    """A 401 or 403 from the token-checking proxy in front of the Chroma server (its page, or the status)."""
+    text = str(exc)
+    return any(s in text for s in ("401 Authorization Required", "403 Forbidden", "401 Unauthorized")) or \
+        getattr(getattr(exc, "response", None), "status_code", None) in (401, 403)
 
 
 def is_chroma_error(exc: BaseException) -> bool:

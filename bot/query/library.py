@@ -69,12 +69,18 @@ class NotePage(BaseModel):
 
 @dataclass
 class _Derived:
-    """Per-snapshot lookups, built once on first use."""
+    """Per-snapshot lookups, built once on first use, so a request never walks every note's text in
+    Python (a list or search of the notes is array work and substring scans over these)."""
 
     snapshot: Snapshot
     by_title: dict[str, str]
     tags: Counter
     kinds: Counter
+    kind_of: np.ndarray  # each note's kind (object array, by row)
+    rows_by_tag: dict[str, np.ndarray]  # tag -> the rows carrying it
+    listed: np.ndarray  # rows in list order: by kind, then title
+    titles_lower: list[str]
+    texts_lower: list[str]  # the text and the description, lower-cased, "\0" between them
 
 
 class Library:
@@ -157,16 +163,20 @@ class Library:
         """Notes filtered by kind and tag; with a query, those matching it best first (BM25 over
         titles and text), else all of them by kind then title."""
         snapshot = self._current()
-        keep = np.asarray(
-            [(not kind or n.kind == kind) and (not tag or tag in n.tags) for n in snapshot.notes], dtype=bool
-        )
+        derived = self._lookups(snapshot)
+        keep = np.ones(len(snapshot.notes), dtype=bool)
+        if kind:
+            keep &= derived.kind_of == kind
+        if tag:
+            tagged = np.zeros(len(snapshot.notes), dtype=bool)
+            tagged[derived.rows_by_tag.get(tag, np.empty(0, dtype=np.int64))] = True
+            keep &= tagged
         query = (query or "").strip()
         if not query:
-            rows = [r for r in range(len(snapshot.notes)) if keep[r]]
-            rows.sort(key=lambda r: (KIND_ORDER.get(snapshot.notes[r].kind, 9), snapshot.notes[r].title.lower()))
-            found = [note_summary(snapshot.notes[r]) for r in rows]
+            rows = derived.listed[keep[derived.listed]]
+            found = [note_summary(snapshot.notes[r]) for r in (rows[:limit] if limit else rows)]
         else:
-            found = [note_summary(snapshot.notes[r], score=s) for r, s in _search(snapshot, query, keep)]
+            found = [note_summary(snapshot.notes[r], score=s) for r, s in _search(snapshot, derived, query, keep)]
         return found[:limit] if limit else found
 
     def kinds(self) -> dict[str, int]:
@@ -212,11 +222,23 @@ class Library:
                 for note in snapshot.notes:
                     for name in [note.title, *note.aliases]:
                         by_title.setdefault(name, note.id)
+                notes = snapshot.notes
+                rows_by_tag: dict[str, list[int]] = {}
+                for row, note in enumerate(notes):
+                    for tag in set(note.tags):
+                        rows_by_tag.setdefault(tag, []).append(row)
+                titles_lower = [note.title.lower() for note in notes]
+                listed = sorted(range(len(notes)), key=lambda r: (KIND_ORDER.get(notes[r].kind, 9), titles_lower[r]))
                 self._derived = _Derived(
                     snapshot=snapshot,
                     by_title=by_title,
-                    tags=Counter(tag for note in snapshot.notes for tag in set(note.tags)),
-                    kinds=Counter(note.kind for note in snapshot.notes),
+                    tags=Counter(tag for note in notes for tag in set(note.tags)),
+                    kinds=Counter(note.kind for note in notes),
+                    kind_of=np.asarray([note.kind for note in notes], dtype=object),
+                    rows_by_tag={t: np.asarray(r, dtype=np.int64) for t, r in rows_by_tag.items()},
+                    listed=np.asarray(listed, dtype=np.int64),
+                    titles_lower=titles_lower,
+                    texts_lower=[f"{note.text.lower()}\0{note.description.lower()}" for note in notes],
                 )
             return self._derived
 
@@ -226,7 +248,7 @@ def note_summary(note: Note, score: float | None = None) -> NoteSummary:
                        tags=list(note.tags), score=score)
 
 
-def _search(snapshot: Snapshot, query: str, keep: np.ndarray) -> list[tuple[int, float]]:
+def _search(snapshot: Snapshot, derived: _Derived, query: str, keep: np.ndarray) -> list[tuple[int, float]]:
     """Rows matching the query with a score: each note's best chunk by BM25 (titles are part of every
     chunk's text), plus a bonus when the query appears verbatim in the title or text; notes
     match by the literal text alone when the query has no searchable words ("what is")."""
@@ -234,13 +256,13 @@ def _search(snapshot: Snapshot, query: str, keep: np.ndarray) -> list[tuple[int,
     if len(snapshot.chunk_ids):
         chunk_scores = snapshot.lexical.scores(query, keep[snapshot.chunk_note])
         np.maximum.at(scores, snapshot.chunk_note, chunk_scores)
-    needle = query.lower()
-    for row, note in enumerate(snapshot.notes):
-        if not keep[row]:
-            continue
-        if needle in note.title.lower():
-            scores[row] += 10.0
-        elif needle in note.text.lower() or needle in note.description.lower():
-            scores[row] += 2.0
+    needle = query.lower().replace("\0", "")
+    if needle:
+        titles, texts = derived.titles_lower, derived.texts_lower
+        for row in np.flatnonzero(keep).tolist():
+            if needle in titles[row]:
+                scores[row] += 10.0
+            elif needle in texts[row]:
+                scores[row] += 2.0
     rows = [r for r in np.argsort(-scores, kind="stable") if scores[r] > 0 and keep[r]]
     return [(int(r), round(float(scores[r]), 4)) for r in rows]

@@ -4,7 +4,9 @@
     GET  /api/search?q=&k=     ranked notes, each with its best passages
     GET  /api/notes            a page of notes (?offset=&limit=&kind=&tag=&q=)
     GET  /api/notes/{id}       a note with its links, backlinks and related notes
-    GET  /api/feedback         your own votes on answers;  POST /api/feedback records one
+    GET  /api/feedback         your own votes on answers, a page at a time (?after=&limit=; the
+                               Link header has the next page);  POST /api/feedback records one
+    GET  /api/status           the index: state, version, counts, the reason it isn't ready
     GET  /api/me               who you are signed in as
 
     curl -u ada:PASSWORD -H 'Content-Type: application/json' \\
@@ -14,7 +16,8 @@ Every error is JSON `{"detail": "what went wrong and what to do"}`: 422 for inpu
 can't be used (empty or over-long question, unknown filter, malformed JSON), 404 for an
 unknown note, 401 without credentials, 413 for a body over BOT_MAX_REQUEST_BYTES, 429
 with Retry-After when rate-limited, 503 with Retry-After while the notes store is down
-or the index is still opening. Answers come from the answer layer and notes from
+or the index is still opening (said in words, never with exception text, URLs or paths;
+signed-in users read the details from /api/status, and the log has them). Answers come from the answer layer and notes from
 `bot.library`, through the app's runtime.
 """
 
@@ -27,17 +30,18 @@ from typing import Literal
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import FilterError, NotReady, QuestionError, StoreError
+from ..errors import FilterError, NotReady, QuestionError, StoreError, StoreUnavailable
 from ..models import KINDS, Answer
 from ..query.library import NotePage, NoteSummary
 from ..query.search import SearchHit
 from ..service import with_public_passage_urls, with_public_urls
 from ..settings import Settings
 from .auth import client_address, current_user
+from .bodies import JsonGuard, validation_message
 from .feedback import RATINGS, FeedbackLog
 from .limits import Limits, too_many_message
 from .render import as_sentence
@@ -46,11 +50,12 @@ from .runtime import AppRuntime
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
-MAX_JSON_DEPTH = 32
 MAX_HISTORY_MESSAGES = 100
 MAX_MESSAGE_CHARS = 20_000
 MAX_QUERY_CHARS = 500
 MAX_NOTE_ID_CHARS = 1000
+FEEDBACK_PAGE = 100
+MAX_FEEDBACK_PAGE = 1000
 
 
 class ApiError(Exception):
@@ -132,6 +137,17 @@ class FeedbackRecord(BaseModel):
     index_version: int | None = None
 
 
+class IndexStatus(BaseModel):
+    """What the app's index is doing (for signed-in users: the reason and errors included)."""
+
+    model_config = ConfigDict(extra="allow")
+    state: Literal["ready", "starting", "building", "unavailable"]
+    version: int | None = None
+    error: str | None = Field(None, description="Why it is not ready, or why the store is unavailable.")
+    polls: int = Field(0, description="With a Chroma server: how many times this worker has checked it.")
+    rescans: int = Field(0, description="With an embedded store: rescans of the notes folders since the start.")
+
+
 class Me(BaseModel):
     user: str
     auth: str
@@ -196,6 +212,7 @@ def api_router(runtime: AppRuntime, settings: Settings, limits: Limits, feedback
         kind: Literal["note", "inquiry", "source"] | None = None,
         tag: str | None = Query(None, max_length=200),
         q: str | None = Query(None, max_length=MAX_QUERY_CHARS, description="Words in titles and text (best first)."),
+        user: str = Depends(limited),
     ) -> NoteList:
         lib = library()
         found = lib.find(kind=kind, tag=tag or None, query=(q or "").strip() or None)
@@ -211,10 +228,20 @@ def api_router(runtime: AppRuntime, settings: Settings, limits: Limits, feedback
                                 "(or search them with ?q=).")
         return page
 
-    @router.get("/feedback", response_model=list[FeedbackRecord], summary="Your votes on answers, oldest first")
-    def my_feedback(request: Request) -> list[FeedbackRecord]:
-        return [FeedbackRecord(**{k: row[k] for k in FeedbackRecord.model_fields}) for row in
-                feedback.all(user=current_user(request))]
+    @router.get("/feedback", response_model=list[FeedbackRecord],
+                summary="Your votes on answers, oldest first, a page at a time")
+    def my_feedback(
+        request: Request, response: Response,
+        after: int = Query(0, ge=0, le=2**63 - 1,
+                           description="Only votes with a larger id (the last id of the previous page)."),
+        limit: int = Query(FEEDBACK_PAGE, ge=1, le=MAX_FEEDBACK_PAGE, description="At most this many votes."),
+    ) -> list[FeedbackRecord]:
+        """A page of your votes; when there may be more, the `Link` header (rel="next") has the next page."""
+        rows = feedback.all(user=current_user(request), after=after, limit=limit)
+        if len(rows) == limit:
+            root = request.scope.get("root_path", "") or settings.root_path
+            response.headers["Link"] = f'<{root}/api/feedback?after={rows[-1]["id"]}&limit={limit}>; rel="next"'
+        return [FeedbackRecord(**{k: row[k] for k in FeedbackRecord.model_fields}) for row in rows]
 
     @router.post("/feedback", response_model=Recorded, summary="Vote on an answer")
     def vote(body: Vote, request: Request) -> Recorded:
@@ -224,6 +251,12 @@ def api_router(runtime: AppRuntime, settings: Settings, limits: Limits, feedback
         row = feedback.record(rating=body.rating, question=body.answer.question, answer=body.answer,
                               user=current_user(request), session="api", index_version=version)
         return Recorded(id=row)
+
+    @router.get("/status", response_model=IndexStatus, summary="The index: state, version, counts and any error")
+    def status() -> dict:
+        """What `/readyz` says, and for signed-in users why: the reason it isn't ready, the store's
+        error, the last rescan, the served version's counts."""
+        return runtime.status()
 
     @router.get("/me", response_model=Me, summary="Who you are signed in as")
     def me(request: Request) -> Me:
@@ -238,22 +271,30 @@ def api_router(runtime: AppRuntime, settings: Settings, limits: Limits, feedback
 
 
 def _read(runtime: AppRuntime, call):
-    """Run an answer-layer call, turning its errors into the API's."""
+    """Run an answer-layer call, turning its errors into the API's (a 503 says what happened in words;
+    the exception's text, which may name hosts or paths, goes to the log only)."""
     try:
         return call()
     except QuestionError as exc:
         raise ApiError(422, as_sentence(str(exc))) from None
     except FilterError as exc:
         raise ApiError(422, f"That filter can't be used: {exc}.") from None
-    except NotReady as exc:
-        raise ApiError(503, as_sentence(str(exc)), {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+    except NotReady:
+        raise ApiError(503, runtime.public_reason(), {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+    except StoreUnavailable:
+        message = UNREACHABLE if runtime.settings.server_mode else "The notes store is unavailable; try again shortly."
+        raise ApiError(503, message, {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
     except StoreError as exc:
-        raise ApiError(503, f"The notes store is unavailable, try again shortly. ({exc})",
+        log.warning("the notes store failed a read: %s", exc)
+        raise ApiError(503, "The notes store could not answer just now; try again in a few seconds.",
                        {"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
 
 
+UNREACHABLE = "The index server is unreachable; retrying. Try again in a few seconds."
+
+
 def _not_ready(runtime: AppRuntime) -> str:
-    return runtime.error or "The notes index is still opening; try again in a few seconds."
+    return runtime.public_reason()
 
 
 # --- installing it: docs, errors, JSON checks --------------------------------------------------
@@ -282,7 +323,7 @@ def install_api(app: FastAPI, runtime: AppRuntime, settings: Settings, limits: L
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _validation_message(exc.errors())}, status_code=422)
+        return JSONResponse({"detail": validation_message(exc.errors())}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -298,72 +339,3 @@ def install_api(app: FastAPI, runtime: AppRuntime, settings: Settings, limits: L
                             status_code=500)
 
     app.add_middleware(JsonGuard)
-
-
-class JsonGuard:
-    """ASGI middleware: a POST to /api/* whose body FastAPI's JSON parsing would choke on (not
-    UTF-8, not JSON, nested too deeply) is refused with a 422 that says what it is."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        path, root = scope.get("path", ""), scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root):]
-        body = scope.get("state", {}).get("body")
-        if not path.startswith("/api/") or body is None:  # BodyLimit has read every POST body
-            await self.app(scope, receive, send)
-            return
-        problem = json_problem(body)
-        if problem is None:
-            await self.app(scope, receive, send)
-            return
-        payload = json.dumps({"detail": problem}).encode()
-        await send({"type": "http.response.start", "status": 422,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
-        await send({"type": "http.response.body", "body": payload})
-
-
-def json_problem(body: bytes) -> str | None:
-    """Why a request body can't be read as JSON (None when it can)."""
-    if not body:
-        return "The request has no body: send a JSON object (Content-Type: application/json)."
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"The body is not valid UTF-8 (byte {exc.start}); send JSON encoded as UTF-8."
-    try:
-        value = json.loads(text)
-    except RecursionError:
-        return f"The JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels)."
-    except ValueError as exc:
-        return f"The body is not valid JSON: {exc}."
-    if _depth(value) > MAX_JSON_DEPTH:
-        return f"The JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels)."
-    return None
-
-
-def _depth(value, level: int = 1) -> int:
-    if level > MAX_JSON_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max([level] + [_depth(v, level + 1) for v in value.values()])
-    if isinstance(value, list):
-        return max([level] + [_depth(v, level + 1) for v in value])
-    return level
-
-
-def _validation_message(errors) -> str:
-    """FastAPI's validation errors as one readable sentence per problem."""
-    parts = []
-    for error in list(errors)[:5]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",)) or "body"
-        message = error.get("msg", "is not valid")
-        if error.get("type") == "json_invalid":
-            message = f"is not valid JSON ({error.get('ctx', {}).get('error', '')})"
-        parts.append(f"{where}: {message}")
-    return "Invalid request: " + "; ".join(parts) + "."

@@ -10,6 +10,7 @@ tag, and the index's status with a re-index button (embedded store only).
 
 from __future__ import annotations
 
+import html
 import logging
 import threading
 import time
@@ -20,7 +21,7 @@ import gradio as gr
 from ..models import KINDS
 from ..settings import Settings
 from .conversation import Conversation, Step, respond, sources_panel
-from .auth import client_address
+from .auth import SignInPolicy, client_address
 from .feedback import FeedbackLog
 from .limits import Limits, too_many_message
 from .render import sources_panel_html
@@ -49,19 +50,24 @@ def chat_css() -> str:
     return resources.files("bot").joinpath("static/chat.css").read_text(encoding="utf-8")
 
 
-def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog, limits: Limits | None = None) -> gr.Blocks:
+def header_html(root: str, user: str = "") -> str:
+    """The page's title line; with a signed-in user, their "Sign out" button (a POST: it ends the session)."""
+    sign_out = (f'<form class="nb-signout" action="{html.escape(root)}/logout" method="post">'
+                f'<button type="submit">Sign out ({html.escape(user)})</button></form>' if user else "")
+    return (f'<div class="nb-header"><h1>{TITLE}</h1>'
+            f'<a href="{html.escape(root)}/notes" target="_blank" rel="noopener">Browse all notes ↗</a>'
+            f'<a href="{html.escape(root)}/docs" target="_blank" rel="noopener" class="nb-api">HTTP API ↗</a>{sign_out}</div>')
+
+
+def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog, limits: Limits | None = None,
+               policy: SignInPolicy | None = None) -> gr.Blocks:
     """The Gradio Blocks of the chat page. Each question counts against `limits` (per user and address)."""
     root = settings.root_path
-    sign_out = (f' <a href="{root}/logout" class="nb-signout">Sign out</a>' if settings.login_required else "")
+    policy = policy or SignInPolicy(settings)
 
     with gr.Blocks(title="notes-bot", fill_height=True, analytics_enabled=False) as blocks:
         conversation = gr.State(lambda: Conversation())
-        gr.HTML(
-            f'<div class="nb-header"><h1>{TITLE}</h1>'
-            f'<a href="{root}/notes" target="_blank" rel="noopener">Browse all notes ↗</a>'
-            f'<a href="{root}/docs" target="_blank" rel="noopener" class="nb-api">HTTP API ↗</a>{sign_out}</div>',
-            elem_id="nb-header",
-        )
+        header = gr.HTML(header_html(root), elem_id="nb-header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=360):
                 chatbot = gr.Chatbot(
@@ -191,6 +197,14 @@ def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog, l
 
         # waiting for the index costs nothing, so page loads during a start never take chat slots
         blocks.load(on_load, None, [chatbot, tags, status], show_progress="hidden", concurrency_limit=None)
+
+        def signed_in(request: gr.Request):
+            """The header with a Sign out button once the gate has a signed-in user for this page."""
+            user = getattr(request, "username", None) or ""
+            headers = {k.lower(): v for k, v in dict(getattr(request, "headers", None) or {}).items()}
+            return header_html(root, user if policy.required(headers) else "")
+
+        blocks.load(signed_in, None, [header], show_progress="hidden", concurrency_limit=None)
 
         def reindex():
             yield "Re-indexing: rescanning the notes folders…"

@@ -4,6 +4,7 @@
     log.record(rating="up", question=question, answer=answer, user="local", session="s1")   # -> row id
     log.all()[-1]["rating"], log.all()[-1]["citations"][0]["note_id"]
     # ('up', 'do-reasoning-scaffolds-reshape-which-empathy-skills-models-develop')
+    log.all(user="ada", after=120, limit=100)     # a page: ada's next 100 votes after id 120
 
 Every vote is its own row, committed before `record` returns (WAL, so several
 app workers may write at once); a vote withdrawn in the UI is recorded as
@@ -51,6 +52,7 @@ class FeedbackLog:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
+            db.execute("CREATE INDEX IF NOT EXISTS feedback_user_id ON feedback (user, id)")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(str(self.path), timeout=30)
@@ -96,13 +98,21 @@ class FeedbackLog:
             finally:
                 db.close()
 
-    def all(self, user: str | None = None) -> list[dict]:
-        """Every vote, oldest first (only `user`'s when given)."""
+    def all(self, user: str | None = None, *, after: int = 0, limit: int | None = None) -> list[dict]:
+        """Votes oldest first (only `user`'s when given): those with an id above `after`, at most
+        `limit` of them (a page; the next starts after the last id)."""
+        where, params = ["id > ?"], [after]
+        if user:
+            where.append("user = ?")
+            params.append(user)
+        query = f"SELECT * FROM feedback WHERE {' AND '.join(where)} ORDER BY id"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
         db = self._connect()
         db.row_factory = sqlite3.Row
         try:
-            query = "SELECT * FROM feedback" + (" WHERE user = ?" if user else "") + " ORDER BY id"
-            rows = db.execute(query, (user,) if user else ()).fetchall()
+            rows = db.execute(query, params).fetchall()
         finally:
             db.close()
         result = []

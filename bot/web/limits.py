@@ -4,7 +4,9 @@
     wait = limits.check(user="ada", address="10.0.0.7")  # None: go ahead; else seconds to wait
 
 A bucket holds up to a sixth of the minute's allowance (at least 5), so a person can ask a
-few questions in a row, and refills steadily. Each worker process counts on its own; the
+few questions in a row, and refills steadily. At most `max_keys` buckets are kept: past that,
+the least recently used ones are dropped, a few at a time (constant work per request, never a
+rebuild of the whole table under the lock). Each worker process counts on its own; the
 example proxy config sends one user's requests to one worker, so for a user the limit holds
 as configured, and for an address it is at most (workers × limit).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import OrderedDict
 
 
 class RateLimiter:
@@ -24,7 +27,7 @@ class RateLimiter:
         self.capacity = max(5.0, per_minute / 6)
         self.rate = per_minute / 60.0
         self.max_keys = max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at); LRU first
         self._lock = threading.Lock()
 
     @property
@@ -39,13 +42,19 @@ class RateLimiter:
         with self._lock:
             tokens, at = self._buckets.get(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - at) * self.rate)
-            if tokens < 1.0:
-                self._buckets[key] = (tokens, now)
-                return (1.0 - tokens) / self.rate
-            self._buckets[key] = (tokens - 1.0, now)
-            if len(self._buckets) > self.max_keys:  # forget full buckets; they'd start full anyway
-                self._buckets = {k: v for k, v in self._buckets.items() if v[0] + (now - v[1]) * self.rate < self.capacity}
-        return None
+            allowed = tokens >= 1.0
+            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+            self._buckets.move_to_end(key)
+            # The least recently used bucket is the one most likely full again (it would start full
+            # anyway); dropping two per insertion keeps the table at max_keys in O(1) a request.
+            for _ in range(2):
+                if len(self._buckets) <= self.max_keys:
+                    break
+                self._buckets.popitem(last=False)
+        return None if allowed else (1.0 - tokens) / self.rate
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
 
 class Limits:

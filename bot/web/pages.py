@@ -13,40 +13,43 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from .auth import current_user
+from .auth import client_address, current_user, signed_in_user
 from fastapi.responses import HTMLResponse
 
 from ..models import KINDS
 from ..settings import Settings
+from .limits import Limits, too_many_message
 from .render import note_links, note_sections_html, parse_highlight, templates
 from .runtime import AppRuntime
 
 MAX_QUERY_CHARS = 500
 
 
-def notes_router(runtime: AppRuntime, settings: Settings) -> APIRouter:
-    """The `/notes` routes, reading through the runtime's library."""
+def notes_router(runtime: AppRuntime, settings: Settings, limits: Limits | None = None) -> APIRouter:
+    """The `/notes` routes, reading through the runtime's library. The list (and its search) counts
+    against `limits`, as a question does: it reads every note."""
     router = APIRouter()
     root = settings.root_path
 
-    signed_in = settings.login_required
-
     def render(name: str, status: int = 200, headers: dict | None = None, request: Request | None = None,
                **context) -> HTMLResponse:
-        user = current_user(request) if (signed_in and request is not None) else ""
+        user = signed_in_user(request) if request is not None else ""
         html = templates().get_template(name).render(root=root, user=user, **context)
         return HTMLResponse(html, status_code=status, headers=headers)
 
     def unavailable(request: Request) -> HTMLResponse:
-        reason = runtime.error or "The notes index is still opening; this takes a few seconds after a start."
-        return render("unavailable.html", status=503, headers={"Retry-After": "5"}, request=request, reason=reason,
-                      version=None)
+        return render("unavailable.html", status=503, headers={"Retry-After": "5"}, request=request,
+                      reason=runtime.public_reason(), version=None)
 
     @router.get("/notes", response_class=HTMLResponse)
     def list_notes(request: Request, kind: str = "", tag: str = "", q: str = "") -> HTMLResponse:
         library = runtime.library
         if library is None or not runtime.ready:
             return unavailable(request)
+        wait = limits.check(user=current_user(request), address=client_address(request)) if limits else None
+        if wait is not None:
+            return render("unavailable.html", status=429, headers={"Retry-After": str(int(wait))}, request=request,
+                          reason=too_many_message(wait), version=None)
         kind = kind if kind in KINDS else ""
         query = q.strip()[:MAX_QUERY_CHARS]
         notes = library.find(kind=kind or None, tag=tag or None, query=query or None)

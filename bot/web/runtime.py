@@ -18,7 +18,12 @@ every `BOT_POLL_SECONDS` it checks that the server is up and whether `bot ingest
 (run elsewhere) committed a new version, which it loads beside the one it serves
 and swaps in whole. While the server is down, questions and searches fail at
 once with `StoreUnavailable` (the API's 503) instead of waiting on it, `/readyz`
-says why, and the first successful check brings everything back.
+says "unavailable", and the first successful check brings everything back.
+
+What it says about itself: `readiness()` is the state and version alone (what `/readyz`
+shows anyone: ready, starting, building or unavailable); `public_reason()` says in words why
+it is not ready (no exception text, URLs or paths: what the API's 503s say); `status()` is
+everything, reasons and errors included, for the log and signed-in users.
 
 A failure that a retry can't fix (the store locked by another process, an
 index built by an older version, no embedding model) is `fatal`: the server
@@ -40,6 +45,7 @@ from ..query.library import Library
 from ..query.search import SearchHit
 from ..service import Bot
 from ..settings import Settings
+from .outage import StoreOutage
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -86,9 +92,11 @@ class AppRuntime:
         self._ingest_rounds = 0
         self._ingest_requested = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.store_error: str | None = None  # the Chroma server is down (server mode): why
-        self._trial_lock = threading.Lock()
-        self._last_trial = 0.0
+        # server mode: reads fail at once while the Chroma server is known to be down
+        self.outage = StoreOutage(on_down=self._probe_now.set)
+        self.phase = "starting"  # until the index is open: starting, building (a first build), unavailable
+        self.polls = 0  # server mode: checks of the server done so far (each one counts, failed or not)
+        self._polled = threading.Condition()
         self._wait_for_rescan = wait_for_rescan or self._stop.wait
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -133,6 +141,8 @@ class AppRuntime:
         self._stop.set()
         self._ingest_requested.set()
         self._probe_now.set()
+        with self._polled:
+            self._polled.notify_all()
         deadline = time.monotonic() + CLOSE_WAIT_SECONDS
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -167,50 +177,58 @@ class AppRuntime:
         return self._against_store(lambda bot: bot.search(query, k, filters))
 
     def _against_store(self, read: Callable[[Bot], T]) -> T:
-        """Run a read that needs the Chroma store; while it is known to be down, fail at once."""
+        """Run a read that needs the store (with a Chroma server: failing at once while it is down)."""
         bot = self.current_bot()
-        trial = False
-        if self.store_error is not None:
-            # while it is down every request fails at once, but one every TRIAL_SECONDS goes
-            # through: the first question after the server is back gets its answer
-            trial = self._trial_lock.acquire(blocking=False)
-            if trial and time.monotonic() - self._last_trial < TRIAL_SECONDS:
-                self._trial_lock.release()
-                trial = False
-            if not trial:
-                raise StoreUnavailable(self.store_error)
-            self._last_trial = time.monotonic()
-        try:
-            result = read(bot)
-            if trial and self.store_error is not None:
-                log.info("the notes store is back")
-                self.store_error = None
-            return result
-        except StoreUnavailable as exc:
-            self._store_down(str(exc))
-            raise
-        finally:
-            if trial:
-                self._trial_lock.release()
+        if not self.settings.server_mode:
+            return read(bot)
+        return self.outage.run(lambda: read(bot))
 
-    def _store_down(self, reason: str) -> None:
+    @property
+    def store_error(self) -> str | None:
+        """Why the Chroma server is unavailable, while it is (server mode)."""
+        return self.outage.error
+
+    def readiness(self) -> tuple[str, int | None]:
+        """(state, version): `ready` while a complete index version is served (a background update
+        doesn't change that); `starting`, `building` (a first build) or `unavailable` (the store
+        unreachable, or a failure that stopped the app) otherwise, with the served version if any."""
+        library = self.library if self.bot is not None else None
+        version = library.version if (library is not None and self.ready) else None
+        if self.ready:
+            return ("ready" if self.store_error is None else "unavailable"), version
+        if self.fatal:
+            return "unavailable", None
+        return self.phase, None
+
+    def public_reason(self) -> str:
+        """Why questions can't be answered now, in words anyone may read (no exception text, no
+        URLs, no paths); the details are in `status()` and the log."""
+        state, _ = self.readiness()
+        if state == "ready":
+            return "The notes index is ready."
+        if state == "building":
+            return "The notes index is being built for the first time; try again in a minute."
+        if state == "starting":
+            return "The notes index is still opening; try again in a few seconds."
+        if self.fatal:
+            return "The notes index could not be opened; the server's log says why."
         if self.settings.server_mode:
-            if self.store_error is None:
-                log.warning("the notes store is unavailable: %s", reason)
-            self.store_error = reason
-            self._probe_now.set()
+            return "The index server is unreachable; retrying. Try again in a few seconds."
+        return "The notes store is unavailable; retrying. Try again in a few seconds."
 
     def status(self) -> dict:
-        """What a status line or a readiness check shows."""
-        state = "ready" if self.ready else ("failed" if self.fatal else "starting")
-        if state == "ready" and self.store_error is not None:
-            state = "unavailable"
+        """Everything a signed-in status view or the log shows: the state and version, the reason,
+        store errors, the last rescan, and the counts of the served version."""
+        state, version = self.readiness()
         status: dict = {
             "state": state,
-            "error": self.store_error if state == "unavailable" else self.error,
+            "version": version,
+            "error": self.store_error if self.store_error is not None else self.error,
+            "fatal": self.fatal,
             "owns_ingest": self.owns_ingest,
             "ingesting": self._ingest_lock.locked(),
             "rescans": self._ingest_rounds,
+            "polls": self.polls,
         }
         bot = self.bot
         if bot is not None and self.library is not None:
@@ -223,6 +241,11 @@ class AppRuntime:
                 "error": self.last_ingest.error,
             }
         return status
+
+    def wait_polls(self, count: int, timeout: float | None = None) -> bool:
+        """Wait until `count` checks of the Chroma server have been done (server mode); False on timeout."""
+        with self._polled:
+            return self._polled.wait_for(lambda: self.polls >= count or self._stop.is_set(), timeout)
 
     def reindex(self, wait: bool = False, timeout: float | None = None) -> IngestStatus | None:
         """Rescan the notes folders now, in the background; with `wait`, return when that rescan is done."""
@@ -262,12 +285,13 @@ class AppRuntime:
             try:
                 # a worker of a Chroma server never ingests: `bot ingest` builds the index there
                 bot = Bot.open(self.settings, purpose=self.purpose, progress=self.progress,
-                               build_if_missing=self.owns_ingest)
+                               build_if_missing=self.owns_ingest, on_build=self._building)
             except (StoreLocked, IndexSchemaError, EmbeddingModelError) as exc:
                 self._fail(str(exc))
                 return False
             except StoreError as exc:
                 self.error = f"the notes store is unavailable ({exc}); retrying every {RETRY_SECONDS:.0f} s"
+                self.phase = "unavailable"
                 log.warning("%s", self.error)
                 self._stop.wait(RETRY_SECONDS)
                 continue
@@ -278,6 +302,7 @@ class AppRuntime:
             self.bot = bot
             self.library = bot.library
             self.error = None
+            self.phase = "serving"
             self.ready_seconds = time.perf_counter() - (self.started_at or time.perf_counter())
             snapshot = bot.snapshot
             log.info("serving index version %d: %d notes, %d chunks (index open in %.1f s)",
@@ -286,6 +311,9 @@ class AppRuntime:
             self._warm_up(bot)
             return True
         return False
+
+    def _building(self) -> None:
+        self.phase = "building"
 
     def _warm_up(self, bot: Bot) -> None:
         """Answer one throwaway question, so the first person's question doesn't pay for the
@@ -357,16 +385,20 @@ class AppRuntime:
             try:
                 changed = bot.refresh()
             except StoreUnavailable as exc:
-                self._store_down(str(exc))
+                self.outage.down(str(exc))
+                self._count_poll()
                 continue
             except Exception as exc:  # a Chroma server restarting: keep serving, try again
                 log.warning("index refresh failed: %s: %s", exc.__class__.__name__, exc)
+                self._count_poll()
                 continue
-            if self.store_error is not None:
+            if self.outage.back():
                 log.info("the notes store is back; serving index version %d", bot.snapshot.version)
-                self.store_error = None
             if changed:
                 log.info("now serving index version %d", bot.snapshot.version)
+            self._count_poll()
 
-
-TRIAL_SECONDS = 0.5
+    def _count_poll(self) -> None:
+        with self._polled:
+            self.polls += 1
+            self._polled.notify_all()

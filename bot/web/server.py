@@ -101,17 +101,14 @@ def login_problem(settings: Settings) -> str | None:
     """Why the app can't start its sign-in (login required, but nobody can sign in), or None."""
     if not settings.login_required:
         return None
-
-    why = ("a Chroma server is configured" if settings.server_mode else
-           "BOT_AUTH=required" if settings.auth == "required" else
-           f"it listens on {settings.host}, beyond this machine" if not settings.users_path.exists() else "")
     try:
         if Accounts(settings.users_path).has_users():
             return None
     except AccountsError as exc:
         return str(exc)
-    return (f"login is required ({why or 'the users file exists'}) but {settings.users_path} has no users: "
-            "add one with `bot users add NAME` (or set BOT_USERS_FILE), then start again")
+    why = "BOT_AUTH=required" if settings.auth == "required" else "; ".join(settings.login_reasons)
+    return (f"sign-in is required ({why}) but {settings.users_path} has no users: add one with `bot users add NAME` "
+            "(or set BOT_USERS_FILE), then start again; to serve without sign-in on purpose, set BOT_AUTH=open")
 
 
 def port_problem(host: str, port: int) -> str | None:

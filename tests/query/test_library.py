@@ -118,3 +118,23 @@ def test_titles_resolve_to_ids_including_hostile_ones(library):
 def test_stats(library):
     stats = library.stats()
     assert stats["notes"] == 27 and stats["chunks"] >= 27 and stats["version"] >= 1
+
+
+def test_lists_and_searches_use_tables_built_once_per_snapshot(library, web_runtime):  # noqa: F811
+    """The lower-cased titles and texts, kinds, tags and list order are derived once per snapshot
+    (not per request), and give what scanning every note would."""
+    from bot.query.library import KIND_ORDER
+
+    snapshot = web_runtime.bot.snapshot
+    first = library._lookups(snapshot)
+    library.find(query="warmth")
+    library.find(kind="note", tag="empathy")
+    assert library._lookups(snapshot) is first  # reused, not rebuilt
+    notes = snapshot.notes
+    expected = sorted(notes, key=lambda n: (KIND_ORDER.get(n.kind, 9), n.title.lower()))
+    assert [n.id for n in library.find()] == [n.id for n in expected]
+    assert [n.id for n in library.find(kind="source")] == [n.id for n in expected if n.kind == "source"]
+    assert first.texts_lower[0] == f"{notes[0].text.lower()}\0{notes[0].description.lower()}"
+    literal = [n.id for n in library.find(query="Emotional Accuracy")]  # case is ignored, as before
+    assert literal[0] == "field-notes-on-empathy-benchmarks"
+    assert library.find(query="\0") == []  # the separator never matches across text and description

@@ -30,7 +30,8 @@ def fuzzed_app(web_runtime, web_settings, tmp_path_factory):  # noqa: F811
 
     users = tmp_path_factory.mktemp("fuzz-users") / "users.json"
     Accounts(users).add_user(*CREDENTIALS)
-    settings = web_settings.model_copy(update={"users_file": users, "rate_limit_user": 0, "rate_limit_address": 0})
+    settings = web_settings.model_copy(update={"users_file": users, "rate_limit_user": 0, "rate_limit_address": 0,
+                                               "data_dir": users.parent})
     app = create_app(settings, runtime=web_runtime)
     with TestClient(app):  # runs the lifespan
         yield app
@@ -42,14 +43,15 @@ def api_schema(fuzzed_app):
 
 
 OPERATIONS = ["GET /healthz", "GET /readyz", "POST /api/ask", "GET /api/search", "GET /api/notes",
-              "GET /api/notes/{note_id}", "GET /api/feedback", "POST /api/feedback", "GET /api/me"]
+              "GET /api/notes/{note_id}", "GET /api/feedback", "POST /api/feedback", "GET /api/status", "GET /api/me"]
 
 
 def test_the_fuzzed_operations_are_all_of_the_api(api_schema):
     assert sorted(r.ok().label for r in api_schema.get_all_operations()) == sorted(OPERATIONS)
 
 
-WITH_INPUT = ["POST /api/ask", "GET /api/search", "GET /api/notes", "GET /api/notes/{note_id}", "POST /api/feedback"]
+WITH_INPUT = ["POST /api/ask", "GET /api/search", "GET /api/notes", "GET /api/notes/{note_id}", "GET /api/feedback",
+              "POST /api/feedback"]
 CASES = [(label, "positive") for label in OPERATIONS] + [(label, "negative") for label in WITH_INPUT]
 
 

@@ -35,7 +35,7 @@ def proxied_client(web_runtime, web_settings):  # noqa: F811
     """The same app configured to be served under /bot behind a reverse proxy."""
     from bot.web.app import create_app
 
-    settings = web_settings.model_copy(update={"root_path": "/bot"})
+    settings = web_settings.model_copy(update={"root_path": "/bot", "auth": "open"})  # BOT_ROOT_PATH: login, unless open
     with TestClient(create_app(settings, runtime=web_runtime), root_path="/bot") as client:
         yield client
 
@@ -196,8 +196,10 @@ def test_health_and_readiness(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     body = ready.json()
-    assert body["state"] == "ready" and body["notes"] == 27 and body["version"] >= 1
-    assert body["collection"].startswith("notes-")
+    assert body == {"state": "ready", "version": body["version"]} and body["version"] >= 1  # nothing else
+    status = client.get("/api/status").json()  # the details, for whoever may use the app (open here)
+    assert status["state"] == "ready" and status["notes"] == 27 and status["version"] == body["version"]
+    assert status["collection"].startswith("notes-")
 
 
 def test_the_chat_page_is_served_at_the_root(client):

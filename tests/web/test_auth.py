@@ -156,16 +156,25 @@ def guarded(web_runtime, web_settings, tmp_path_factory):  # noqa: F811
     accounts = Accounts(users)
     accounts.add_user("ada", "ada's password")
     accounts.add_user("bob", "bob's password")
-    settings = web_settings.model_copy(update={"users_file": users, "rate_limit_user": 0, "rate_limit_address": 0})
+    settings = web_settings.model_copy(update={"users_file": users, "rate_limit_user": 0, "rate_limit_address": 0,
+                                               "signin_failures": 0, "data_dir": users.parent})
     assert settings.login_required
     with TestClient(create_app(settings, runtime=web_runtime)) as client:
         client.accounts = accounts
         yield client
 
 
+def login_form(client: TestClient, **fields) -> dict[str, str]:
+    """The sign-in form's fields as a browser sends them: what the page holds (its CSRF token; the
+    client keeps the matching cookie) plus `fields`."""
+    from deploy.clients import csrf_token
+
+    return {"next": "", "csrf": csrf_token(client.get("/login").text), **fields}
+
+
 def _signed_in(client: TestClient, user: str, password: str) -> dict[str, str]:
     client.cookies.clear()
-    response = client.post("/login", data={"username": user, "password": password, "next": "/notes"},
+    response = client.post("/login", data=login_form(client, username=user, password=password, next="/notes"),
                            follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/notes"
     cookie = response.cookies.get(COOKIE) or client.cookies.get(COOKIE)
@@ -210,10 +219,11 @@ def test_a_browser_is_sent_to_sign_in_and_back(guarded):
     page = guarded.get(f"/notes/{THINK_NOTE}?hl=1-5", headers={"accept": "text/html"}, follow_redirects=False)
     assert page.status_code == 303
     assert page.headers["location"] == f"/login?next=%2Fnotes%2F{THINK_NOTE}%3Fhl%3D1-5"
-    wrong = guarded.post("/login", data={"username": "ada", "password": "nope", "next": "/"}, follow_redirects=False)
+    wrong = guarded.post("/login", data=login_form(guarded, username="ada", password="nope", next="/"),
+                         follow_redirects=False)
     assert wrong.status_code == 401 and "Wrong user name or password." in wrong.text and COOKIE not in wrong.cookies
-    offsite = guarded.post("/login", data={"username": "ada", "password": "ada's password",
-                                           "next": "https://evil.example/"}, follow_redirects=False)
+    offsite = guarded.post("/login", data=login_form(guarded, username="ada", password="ada's password",
+                                                     next="https://evil.example/"), follow_redirects=False)
     assert offsite.status_code == 303 and offsite.headers["location"] == "/"  # never another host
     cookie = offsite.cookies.get(COOKIE)
     assert "httponly" in offsite.headers["set-cookie"].lower() and "samesite=lax" in offsite.headers["set-cookie"].lower()
@@ -233,8 +243,10 @@ def test_each_way_of_signing_in_reaches_the_api(guarded):
     guarded.accounts.revoke_token(token.id)
     revoked = guarded.get("/api/me", headers={"authorization": f"Bearer {token.secret}"})
     assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
-    logout = guarded.get("/logout", cookies=cookies, follow_redirects=False)
+    assert guarded.get("/logout", cookies=cookies, follow_redirects=False).status_code == 405  # never by a link
+    logout = guarded.post("/logout", cookies=cookies, follow_redirects=False)
     assert logout.status_code == 303 and f'{COOKIE}=""' in logout.headers["set-cookie"]
+    assert guarded.get("/api/me", cookies=cookies).status_code == 401  # that session is over
 
 
 @pytest.mark.integration
@@ -345,8 +357,8 @@ def test_sign_in_attempts_are_rate_limited_per_address(web_runtime, web_settings
 
     users = tmp_path / "users.json"
     Accounts(users).add_user("ada", "ada's password")
-    settings = web_settings.model_copy(update={"users_file": users, "rate_limit_address": 6})
+    settings = web_settings.model_copy(update={"users_file": users, "rate_limit_address": 6, "data_dir": tmp_path})
     with TestClient(create_app(settings, runtime=web_runtime)) as client:
-        codes = [client.post("/login", data={"username": "ada", "password": f"guess {i}"}).status_code
-                 for i in range(8)]
+        form = login_form(client, username="ada")
+        codes = [client.post("/login", data={**form, "password": f"guess {i}"}).status_code for i in range(8)]
     assert codes[:5] == [401] * 5 and codes[-1] == 429

@@ -57,7 +57,8 @@ def proxied(tmp_path_factory):
 
     require_browser()
     root = tmp_path_factory.mktemp("proxy")
-    with running_app(SEEDS, root / "data", root_path=PREFIX, name="proxied-app") as app:
+    # behind a proxy (BOT_ROOT_PATH) sign-in would be on; this test is about the prefix, so open by name
+    with running_app(SEEDS, root / "data", root_path=PREFIX, name="proxied-app", settings={"BOT_AUTH": "open"}) as app:
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(proxy_app(app.url), host="127.0.0.1", port=port,
                                                log_level="warning", timeout_graceful_shutdown=1))

@@ -46,6 +46,11 @@ def _ready(url: str) -> httpx.Response:
     return httpx.get(url + "readyz", timeout=NO_HANG_SECONDS)
 
 
+def _status(url: str) -> dict:
+    """What a signed-in user reads of a worker's index: state, version, counts, error, polls."""
+    return httpx.get(url + "api/status", auth=AUTH, timeout=NO_HANG_SECONDS).json()
+
+
 def _worker_urls(stack) -> list[str]:
     return [f"http://127.0.0.1:{port}/" for port in stack.worker_ports]
 
@@ -67,6 +72,7 @@ class Asker(threading.Thread):
         super().__init__(daemon=True)
         self.url = url
         self.results: list[tuple[float, int, float, str | None]] = []
+        self.details_503: list[str] = []  # what a refusal says
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -76,6 +82,8 @@ class Asker(threading.Thread):
                 try:
                     response = http.post("api/ask", json={"question": QUESTION})
                     status, retry = response.status_code, response.headers.get("retry-after")
+                    if status == 503:
+                        self.details_503.append(response.json()["detail"])
                 except httpx.TimeoutException:
                     status, retry = -1, None  # a hang
                 except httpx.TransportError:
@@ -85,7 +93,7 @@ class Asker(threading.Thread):
 
 
 def test_a_chroma_outage_is_503_at_once_and_the_app_recovers_by_itself(stack):
-    before = _ready(stack.url).json()
+    before = _status(stack.url)
     workers_before = sorted(stack.worker_pids())
     asker = Asker(stack.url)
     asker.start()
@@ -95,8 +103,9 @@ def test_a_chroma_outage_is_503_at_once_and_the_app_recovers_by_itself(stack):
         stack.kill_chroma(signal.SIGKILL)
         for url in _worker_urls(stack):
             down = _wait(lambda: (r := _ready(url)).status_code == 503 and r, 30, f"{url}readyz reporting the outage")
-            assert down.json()["state"] == "unavailable" and "unavailable" in down.json()["error"]
+            assert down.json() == {"state": "unavailable", "version": before["version"]}  # nothing else
             assert down.headers["retry-after"]
+            assert "unavailable" in _status(url)["error"]  # the reason is for signed-in users
         _wait(lambda: sum(1 for t, s, _, _ in asker.results if t > killed_at and s == 503) >= 5, 60, "503s")
         stack.start_chroma()
         restarted_at = time.monotonic()
@@ -108,8 +117,10 @@ def test_a_chroma_outage_is_503_at_once_and_the_app_recovers_by_itself(stack):
     assert during and all(s in (200, 503) for s, _, _ in during), during  # never a 500, never a hang
     refused = [(secs, retry) for s, secs, retry in during if s == 503]
     assert refused and all(retry for _, retry in refused)
+    assert asker.details_503 and all("unreachable" in d and "http" not in d and str(stack.chroma_port) not in d
+                                     for d in asker.details_503), asker.details_503[:3]
     assert all(secs < NO_HANG_SECONDS for secs, _ in refused)
-    after = _ready(stack.url).json()
+    after = _status(stack.url)
     assert (after["version"], after["notes"], after["chunks"]) == (before["version"], before["notes"], before["chunks"])
     assert sorted(stack.worker_pids()) == workers_before  # no worker was restarted
     for url in _worker_urls(stack):
@@ -173,7 +184,7 @@ def _store(stack):
 
 
 def test_a_killed_ingest_leaves_the_last_version_served_and_the_next_one_completes(stack):
-    before = _ready(stack.url).json()
+    before = _status(stack.url)
     _write_new_notes(stack.notes / "lighthouse")
     store = _store(stack)
     try:
@@ -186,9 +197,11 @@ def test_a_killed_ingest_leaves_the_last_version_served_and_the_next_one_complet
         ingest.wait(timeout=30)
         assert ingest.returncode == -signal.SIGKILL, "the ingest finished before it could be killed"
         assert pending_seen and store.version() == before["version"]  # killed mid-way: nothing committed
-        time.sleep(2.5)  # more than BOT_POLL_SECONDS: the workers have looked
+        # each worker has checked the server twice since the kill (the first check may have begun before it)
+        polls = {url: _status(url)["polls"] for url in _worker_urls(stack)}
         for url in _worker_urls(stack):
-            ready = _ready(url).json()
+            _wait(lambda: _status(url)["polls"] >= polls[url] + 2, 60, f"{url} checking the server twice")
+            ready = _status(url)
             assert (ready["version"], ready["notes"]) == (before["version"], before["notes"])
             answer = httpx.post(url + "api/ask", json={"question": QUESTION}, auth=AUTH, timeout=NO_HANG_SECONDS)
             assert answer.status_code == 200 and THERAPY_NOTE in {c["note_id"] for c in answer.json()["citations"]}
@@ -197,7 +210,7 @@ def test_a_killed_ingest_leaves_the_last_version_served_and_the_next_one_complet
     finally:
         store.close()
     for url in _worker_urls(stack):
-        ready = _wait(lambda: (r := _ready(url).json())["version"] == before["version"] + 1 and r, 120,
+        ready = _wait(lambda: (r := _status(url))["version"] == before["version"] + 1 and r, 120,
                       f"{url} picking up the new version")
         assert ready["notes"] == before["notes"] + NEW_NOTES
     found = httpx.get(stack.url + "api/search", params={"q": "lighthouse keeper tide 77 gull count", "k": 1},
@@ -260,3 +273,27 @@ def test_a_snapshot_read_during_ingests_is_whole_or_refused(stack):
         page.unlink(missing_ok=True)
     assert problems == []
     assert outcomes["whole"] > 0
+
+
+def test_the_chroma_server_is_reached_only_through_its_token(stack):
+    """Workers and `bot ingest` reach Chroma through nginx with BOT_CHROMA_TOKEN; without it, or with
+    another, nothing gets through, and the bot says which setting to fix."""
+    from bot.errors import StoreUnavailable
+    from bot.index.fingerprint import model_fingerprint
+    from bot.index.store import Store
+    from bot.settings import Settings
+
+    assert stack.env["BOT_CHROMA_PORT"] == str(stack.chroma_proxy_port)  # what the workers were given
+    assert httpx.get(stack.chroma_url + "api/v2/heartbeat").status_code == 401
+    assert httpx.get(stack.chroma_url + "api/v2/collections").status_code == 401
+    for token in (None, "0" * 64):
+        settings = Settings(chroma_host="127.0.0.1", chroma_port=stack.chroma_proxy_port, chroma_token=token,
+                            data_dir=stack.root / "probe")
+        with pytest.raises(StoreUnavailable, match="BOT_CHROMA_TOKEN"):
+            Store.open(settings, model_fingerprint(settings.embedding_model))
+    settings = Settings(chroma_host="127.0.0.1", chroma_port=stack.chroma_proxy_port,
+                        chroma_token=stack.chroma_token, data_dir=stack.root / "probe")
+    with Store.open(settings, model_fingerprint(settings.embedding_model)) as store:
+        assert store.version() >= 1
+    for log in ("workers.log", "ingest.log", "chroma.log"):
+        assert stack.chroma_token not in (stack.root / "logs" / log).read_text()  # never logged

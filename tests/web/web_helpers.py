@@ -55,8 +55,9 @@ def web_collection(tmp_path_factory) -> Path:
 def web_settings(web_collection, tmp_path_factory):
     from bot.settings import Settings
 
+    # Starlette's TestClient sends `Host: testserver`
     return Settings(notes_dir=str(web_collection), data_dir=tmp_path_factory.mktemp("web-data"),
-                    rescan_seconds=0)
+                    rescan_seconds=0, allowed_hosts="testserver,localhost,127.0.0.1")
 
 
 @pytest.fixture(scope="session")
