@@ -4,9 +4,11 @@
     wait = limits.check(user="ada", address="10.0.0.7")  # None: go ahead; else seconds to wait
 
 A bucket holds up to a sixth of the minute's allowance (at least 5), so a person can ask a
-few questions in a row, and refills steadily. At most `max_keys` buckets are kept: past that,
-the least recently used ones are dropped, a few at a time (constant work per request, never a
-rebuild of the whole table under the lock). Each worker process counts on its own; the
+few questions in a row, and refills steadily. Past `max_keys` buckets, the least recently used
+ones are dropped once they are full again (a full bucket is what a new key starts with, so
+nothing is lost), a couple per request: constant work, never a rebuild of the whole table under
+the lock. A spent bucket is never dropped, so a flood of new keys can't hand its owner a fresh
+burst; the table then grows by at most the keys seen while buckets refill (a few seconds). Each worker process counts on its own; the
 example proxy config sends one user's requests to one worker, so for a user the limit holds
 as configured, and for an address it is at most (workers × limit).
 """
@@ -45,11 +47,14 @@ class RateLimiter:
             allowed = tokens >= 1.0
             self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
             self._buckets.move_to_end(key)
-            # The least recently used bucket is the one most likely full again (it would start full
-            # anyway); dropping two per insertion keeps the table at max_keys in O(1) a request.
+            # The least recently used bucket is the one most likely full again; two looked at per
+            # request keep the table near max_keys in O(1) a request.
             for _ in range(2):
                 if len(self._buckets) <= self.max_keys:
                     break
+                oldest_tokens, oldest_at = next(iter(self._buckets.values()))
+                if oldest_tokens + (now - oldest_at) * self.rate < self.capacity:
+                    break  # still spent: forgetting it would hand its owner a fresh burst
                 self._buckets.popitem(last=False)
         return None if allowed else (1.0 - tokens) / self.rate
 

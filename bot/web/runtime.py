@@ -7,16 +7,14 @@
     runtime.reindex(wait=True)       # rescan the notes folders now (the "Re-index" button)
     runtime.close()
 
-Lifecycle: `starting` → `ready` (the last committed index version is served as
-soon as it is open) while the first rescan brings the index up to date in the
-background (with a progress bar on the terminal); then every
-`BOT_RESCAN_SECONDS` and on `reindex()`, one ingest at a time, in its own
-thread, so chats never wait for it. With an embedded store the app owns it (its
-lock's purpose starts with "app", so a `bot ingest` run beside it is told to
-use the re-index button instead). With a Chroma server the app never ingests:
-every `BOT_POLL_SECONDS` it checks that the server is up and whether `bot ingest`
-(run elsewhere) committed a new version, which it loads beside the one it serves
-and swaps in whole. While the server is down, questions and searches fail at
+Lifecycle: `starting` → `ready` (the last committed index version is served as soon as it is
+open) while the first rescan brings the index up to date in the background (with a progress bar
+on the terminal); then every `BOT_RESCAN_SECONDS` and on `reindex()`, one ingest at a time, in
+its own thread, so chats never wait for it. With an embedded store the app owns it (its lock's
+purpose starts with "app", so a `bot ingest` run beside it is told to use the re-index button
+instead). With a Chroma server the app never ingests: every `BOT_POLL_SECONDS` it checks that
+the server is up and whether `bot ingest` (run elsewhere) committed a new version, which it
+loads beside the one it serves and swaps in whole. While the server is down, questions and searches fail at
 once with `StoreUnavailable` (the API's 503) instead of waiting on it, `/readyz`
 says "unavailable", and the first successful check brings everything back.
 
@@ -25,9 +23,9 @@ shows anyone: ready, starting, building or unavailable); `public_reason()` says 
 it is not ready (no exception text, URLs or paths: what the API's 503s say); `status()` is
 everything, reasons and errors included, for the log and signed-in users.
 
-A failure that a retry can't fix (the store locked by another process, an
-index built by an older version, no embedding model) is `fatal`: the server
-stops with its message. A store that is merely unavailable is retried.
+A failure that a retry can't fix (the store locked by another process, an index built by an
+older version, no embedding model) is `fatal`: the server stops with its message. A store that
+is merely unavailable is retried.
 """
 
 from __future__ import annotations

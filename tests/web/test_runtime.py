@@ -166,7 +166,8 @@ def test_while_the_index_cant_be_opened_questions_get_not_ready_with_the_reason(
         assert until(lambda: runtime.error is not None)
         assert not runtime.fatal and runtime.busy
         status = runtime.status()
-        assert status["state"] == "starting" and "retrying every 5 s" in status["error"]
+        # /readyz's states: a store it can't reach yet is "unavailable", and the signed-in status says why
+        assert status["state"] == "unavailable" and "retrying every 5 s" in status["error"]
         assert not status["owns_ingest"]
         with pytest.raises(NotReady, match="the notes store is unavailable"):
             runtime.ask("Why sleep?")
@@ -190,7 +191,8 @@ def test_a_store_another_process_owns_is_fatal_with_its_message(settings, embedd
         runtime.start()
         assert runtime.wait_ready(120) is False
         status = runtime.status()
-        assert runtime.fatal and status["state"] == "failed" and "(bot ingest)" in status["error"]
+        assert runtime.fatal and status["fatal"] and status["state"] == "unavailable"
+        assert "(bot ingest)" in status["error"]
         assert reasons == [runtime.error]
         with pytest.raises(NotReady, match="is in use by process"):
             runtime.ask("Why sleep?")
