@@ -18,10 +18,9 @@ loads beside the one it serves and swaps in whole. While the server is down, que
 once with `StoreUnavailable` (the API's 503) instead of waiting on it, `/readyz`
 says "unavailable", and the first successful check brings everything back.
 
-What it says about itself: `readiness()` is the state and version alone (what `/readyz`
-shows anyone: ready, starting, building or unavailable); `public_reason()` says in words why
-it is not ready (no exception text, URLs or paths: what the API's 503s say); `status()` is
-everything, reasons and errors included, for the log and signed-in users.
+What it says: `readiness()` is the state and version alone (`/readyz`: ready, starting,
+building, unavailable); `public_reason()` says in words why it is not ready (no exception text,
+URLs or paths); `status()` is everything, errors included, for the log and signed-in users.
 
 A failure that a retry can't fix (the store locked by another process, an index built by an
 older version, no embedding model) is `fatal`: the server stops with its message. A store that
