@@ -46,7 +46,6 @@ from .outage import StoreOutage
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
 RETRY_SECONDS = 5.0
 CLOSE_WAIT_SECONDS = 5.0
 
