@@ -64,7 +64,7 @@ def rank_and_quote(snapshot: Snapshot, query: str, vector: np.ndarray, first: Ca
     hits = hits_from(snapshot, features, score_notes(features, params.retrieval))
     clock.lap("fusion")
     weights = snapshot.lexical.weights(list(dict.fromkeys(tokenize(query))))
-    terms = QueryTerms.of(snapshot, weights)
+    terms = QueryTerms.of(snapshot, weights, query)
     top = hits[: params.notes_considered]
     evidence = [note_evidence(snapshot, hit, vector, terms, params.quotes) for hit in top]
     for item in evidence:

@@ -1,6 +1,6 @@
 """The one passage path: a note's best passages for a question, as exact spans of its text.
 
-    terms = QueryTerms.of(snapshot, snapshot.lexical.weights(tokenize(question)))
+    terms = QueryTerms.of(snapshot, snapshot.lexical.weights(tokenize(question)), question)
     quotes = note_passages(snapshot, row, vector, terms, best_chunk)    # best first
     snapshot.notes[row].text[quotes[0].start:quotes[0].end]           # the passage, verbatim
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from ..index.lexical import query_ids, row_sums
 from ..index.snapshot import Snapshot
-from .quotes import DEFAULT_QUOTE_PARAMS, Quote, QuoteParams, pick_quotes, sentence_terms
+from .quotes import DEFAULT_QUOTE_PARAMS, Quote, QuoteParams, asks_question, pick_quotes, sentence_terms
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,13 @@ class QueryTerms:
     id_weights: np.ndarray
     by_id: dict[int, float]
     total: float
+    asks: bool = False  # the query is a question (`quotes.asks_question`): its answer may follow a restatement
 
     @classmethod
-    def of(cls, snapshot: Snapshot, weights: dict[str, float]) -> QueryTerms:
+    def of(cls, snapshot: Snapshot, weights: dict[str, float], query: str = "") -> QueryTerms:
         ids, id_weights = query_ids(snapshot.terms, weights)
         return cls(weights, ids, id_weights, dict(zip(ids.tolist(), id_weights.tolist())),
-                   sum(weights.values()) or 1.0)
+                   sum(weights.values()) or 1.0, asks_question(query))
 
 
 def note_passages(snapshot: Snapshot, row: int, vector: np.ndarray, terms: QueryTerms,
@@ -54,7 +55,7 @@ def note_passages(snapshot: Snapshot, row: int, vector: np.ndarray, terms: Query
                        terms.ids, terms.id_weights) / terms.total
     return pick_quotes(note.text, spans, snapshot.sentence_vectors[rows.start:rows.stop], vector,
                        terms.weights, chunk_span, limit=limit, params=params,
-                       note_vector=snapshot.note_vectors[row], lexical=lexical)
+                       note_vector=snapshot.note_vectors[row], lexical=lexical, asks=terms.asks)
 
 
 def passage_coverage(snapshot: Snapshot, rows: range, quote: Quote, text: str, terms: QueryTerms) -> float:

@@ -53,7 +53,7 @@ def search_notes(index: Index, query: str, k: int = 10, filters: dict | Filters 
     vector = index.embedder.encode_query(query)
     candidates = first_stage(index, snapshot, query, vector, parsed, max(index.settings.candidates, k))
     hits = rank_notes(snapshot, candidates, vector, question=query)[:k]
-    terms = QueryTerms.of(snapshot, snapshot.lexical.weights(list(dict.fromkeys(tokenize(query)))))
+    terms = QueryTerms.of(snapshot, snapshot.lexical.weights(list(dict.fromkeys(tokenize(query)))), query)
     return [
         SearchHit(note=note_summary(snapshot.notes[hit.row]), score=round(float(hit.score), 4),
                   passages=best_passages(snapshot, hit, vector, terms))
