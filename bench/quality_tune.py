@@ -49,7 +49,7 @@ def results_for(snapshot, cached, params: AnswerParams, query_ids) -> dict[str, 
 
 def line(name: str, m: dict) -> str:
     return (f"{name:<60} ndcg@10 {m['ndcg@10']:.4f}  r@100 {m['recall@100']:.4f}  "
-            f"mrr@10 {m['mrr@10']:.4f}  qp@1 {m['quote_precision@1']:.4f}")
+            f"mrr@10 {m['mrr@10']:.4f}  hit@1 {m['quote_precision@1']:.4f}  tight@1 {m['tight@1']:.4f}")
 
 
 def grids(kind: str, base: AnswerParams):
@@ -65,11 +65,10 @@ def grids(kind: str, base: AnswerParams):
         for k, w in itertools.product((5, 10, 20), (0.0, 0.25, 0.5, 1.0)):
             yield f"rerank top {k} weight {w}", replace(base, notes_considered=k, evidence_weight=w,
                                                          evidence_rerank=w > 0)
-    elif kind == "quotes":
-        for lex, ctx, focus, gap in itertools.product((0.2, 0.35, 0.6), (0.0, 0.15, 0.3), (0.0, 0.2),
-                                                      (0.1, 0.2, 10.0)):
-            yield f"lexical {lex} context {ctx} focus {focus} pair_gap {gap}", replace(
-                base, quotes=replace(q, lexical=lex, context=ctx, focus=focus, pair_gap=gap))
+    elif kind == "quotes":  # bench/tight_quotes.py sweeps who may share a passage
+        for lex, focus, lead, follow in itertools.product((0.5, 0.7, 1.0), (-0.3, -0.6, -0.9), (0.5,), (0.05, 0.5)):
+            yield f"lexical {lex} focus {focus} lead_share {lead} follow_share {follow}", replace(
+                base, quotes=replace(q, lexical=lex, focus=focus, lead_share=lead, follow_share=follow))
 
 
 def main() -> None:
@@ -95,7 +94,7 @@ def main() -> None:
             for name, params in grids(kind, best_params):
                 m = metrics(results_for(snapshot, cached, params, tune), data, tune)
                 print(line(name, m), flush=True)
-                value = m["ndcg@10"] if kind != "quotes" else m["quote_precision@1"]
+                value = m["ndcg@10"] if kind != "quotes" else m["tight@1"]
                 if value > best_value:
                     best_name, best_params, best_value = name, params, value
         print(f"\nchosen: {best_name}")

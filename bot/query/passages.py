@@ -20,7 +20,7 @@ from ..index.lexical import query_ids, row_sums
 from ..index.snapshot import Snapshot
 from ..index.lexical import tokenize
 from .asks import asked_for, asked_section, subject
-from .quotes import DEFAULT_QUOTE_PARAMS, Quote, QuoteParams, pick_quotes, sentence_terms
+from .quotes import DEFAULT_QUOTE_PARAMS, Quote, QuoteParams, asks_question, pick_quotes, sentence_terms
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class QueryTerms:
     subject: dict[str, float] | None = None  # a shaped question's other terms and weights (`asks.subject`)
     sections: tuple[str, ...] = ()  # the parts of a note the question names (`asks.asked_section`)
 
+    asks: bool = False  # the query is a question (`quotes.asks_question`): its answer may follow a restatement
+
     @classmethod
     def of(cls, snapshot: Snapshot, weights: dict[str, float], question: str = "") -> QueryTerms:
         """The question's term weights; from the `question` itself, the shape of answer it asks for."""
@@ -45,7 +47,7 @@ class QueryTerms:
         if shape is not None:
             about = {term: weights[term] for term in tokenize(subject(question)) if term in weights}
         return cls(weights, ids, id_weights, dict(zip(ids.tolist(), id_weights.tolist())),
-                   sum(weights.values()) or 1.0, shape, about, asked_section(question))
+                   sum(weights.values()) or 1.0, shape, about, asked_section(question), asks_question(question))
 
 
 def note_passages(snapshot: Snapshot, row: int, vector: np.ndarray, terms: QueryTerms,
@@ -91,7 +93,7 @@ def note_passages(snapshot: Snapshot, row: int, vector: np.ndarray, terms: Query
                            ids, id_weights) / (sum(weights.values()) or 1.0)
     quotes = pick_quotes(note.text, spans, snapshot.sentence_vectors[rows.start:rows.stop], vector,
                          terms.weights, chunk_span, limit=limit, params=params,
-                         note_vector=snapshot.note_vectors[row], lexical=lexical)
+                         note_vector=snapshot.note_vectors[row], lexical=lexical, asks=terms.asks)
     if weights is not None:
         # The model reads "arXiv:2507.03112" and "RLVER" poorly: a line of the asked-for shape
         # matches the question as well as it holds the question's subject ("RLVER").

@@ -12,9 +12,19 @@ are scored from vectors computed at ingest (never per query):
           + chunk    * 1 if the sentence is in the note's best-matching chunk
 
 then each sentence is offered alone and with its next neighbour, and the passage
-most likely to hold the answer wins (`pick_quotes`), so two halves of one finding
-stay together and a passage carries the context a reader needs. Nothing depends
-on where a sentence sits in the note.
+most likely to hold the answer wins (`pick_quotes`). A quote is the evidence, not
+its preamble: two sentences share a passage only when each is itself a likely
+answer (`pair_allowed`), so two halves of one finding stay together while a
+transition ("That's what the most direct piece of evidence does.") never leads the
+evidence and a claim's sentence doesn't drag in the next one. After a question
+the next sentence may follow the best one freely: the sentence a question matches
+best often restates what is asked, and the answer comes next. Nothing depends on
+where a sentence sits in the note.
+
+    first sentence   second sentence     joins when (chances of being the evidence)
+    the evidence     the next one        second >= follow_share × first (after a question:
+                                         follow_share_question, 0 by default)
+    a preamble       the evidence        first >= lead_share × second
 
     >>> q = np.array([1.0, 0.0]); vectors = np.array([[0.2, 0.98], [0.9, 0.43]])
     >>> text = "Cats sleep a lot.\\nWarmth training hurts reliability."
@@ -45,6 +55,11 @@ class QuoteParams:
     chunk: float = 0.03
     temperature: float = 0.1  # sentence scores → chances of being the evidence (softmax)
     pair_cost: float = 0.0  # what a second sentence must add to the passage's chance to join it
+    # Who may share a passage (chances relative to the other sentence of the pair):
+    lead_share: float = 0.5  # the first sentence, in reading order: no preamble leads the evidence
+    follow_share: float = 0.5  # the next sentence, after a sentence matching a claim or keywords
+    follow_share_question: float = 0.0  # the next sentence, after one matching a question (the answer
+    #                                     tends to follow the sentence that restates what is asked)
 
 
 DEFAULT_QUOTE_PARAMS = QuoteParams()
@@ -122,14 +137,21 @@ def pick_quotes(
     params: QuoteParams = DEFAULT_QUOTE_PARAMS,
     note_vector: np.ndarray | None = None,
     lexical: np.ndarray | None = None,
+    asks: bool = False,
 ) -> list[Quote]:
     """The best non-overlapping passages of a note, best first.
 
     Sentence scores become probabilities of being the evidence (a softmax at
     `temperature`); each candidate passage (one sentence, or two adjacent ones of a
     paragraph within the length limit) is worth the chance that it holds the
-    evidence, 1 - prod(1 - p), less `pair_cost` for a second sentence. So a
-    neighbour joins when it is itself a likely answer, not merely because it fits.
+    evidence, 1 - prod(1 - p), less `pair_cost` for a second sentence. Two sentences
+    share a passage only when each earns its place (`pair_allowed`): the first must be
+    itself a likely answer (`lead_share` of the second's chance), so a transition such
+    as "That's what the most direct piece of evidence does." never leads the evidence;
+    the second must be `follow_share` as likely as the first when the query states
+    something (a claim, keywords: the sentence saying the same is the evidence), and
+    `follow_share_question` when it asks (`asks`, see `asks_question`): the sentence a
+    question matches best often restates what is asked, and the answer comes next.
     """
     # The focus term only chooses among this note's sentences: reported scores leave it out, so
     # they compare across notes (a one-sentence note is all "summary").
@@ -154,7 +176,8 @@ def pick_quotes(
             options = [(i, i, chance[i])]
             j = i + 1
             if (j < len(spans) and finite[j] and j not in used and _same_paragraph(text, spans, i)
-                    and spans[j][1] - spans[i][0] <= MAX_QUOTE_CHARS):
+                    and spans[j][1] - spans[i][0] <= MAX_QUOTE_CHARS
+                    and pair_allowed(chance[i], chance[j], params, asks)):
                 options.append((i, j, 1 - (1 - chance[i]) * (1 - chance[j]) - params.pair_cost))
             for first, last, value in options:
                 if value > best_value + 1e-12:
@@ -169,6 +192,37 @@ def pick_quotes(
         used.update(range(first, last + 1))
         picks.append(Quote(start=start, end=end, score=float(scores[lead]), similarity=float(cosine[lead])))
     return picks
+
+
+def pair_allowed(first: float, second: float, params: QuoteParams = DEFAULT_QUOTE_PARAMS,
+                 asks: bool = False) -> bool:
+    """Whether two adjacent sentences, with these chances of being the evidence, may share a
+    passage: the first leads only if it is `lead_share` as likely as the second; the second
+    follows only if it is `follow_share` (`follow_share_question` after a question) as likely.
+
+        >>> pair_allowed(0.05, 0.9)                 # a weak sentence before the evidence: no
+        False
+        >>> pair_allowed(0.9, 0.05), pair_allowed(0.9, 0.05, asks=True)
+        (False, True)
+    """
+    follow = params.follow_share_question if asks else params.follow_share
+    return first >= params.lead_share * second and second >= follow * first
+
+
+_QUESTION_WORDS = frozenset(
+    "what which who whom whose why how when where whether is are was were do does did can could "
+    "should would will has have had may might must shall".split()
+)
+
+
+def asks_question(query: str) -> bool:
+    """Whether a query asks (a question mark, or a question word first) rather than states.
+
+        >>> asks_question("What signal does RLVER use as its reward"), asks_question("RLVER uses emotion rewards.")
+        (True, False)
+    """
+    words = query.strip().split(maxsplit=1)
+    return query.rstrip().endswith("?") or bool(words) and words[0].lower().strip("\"'(") in _QUESTION_WORDS
 
 
 def _same_paragraph(text: str, spans, i: int) -> bool:

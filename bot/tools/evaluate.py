@@ -15,10 +15,22 @@ as one note per line (note id = `_id`) into an embedded store under
 Metrics (averaged over the split's queries):
 
     ndcg@10, recall@10, recall@100, mrr@10    the note ranking (top 100 kept in `run`)
-    quote_precision@1   share of queries with rationales whose first quote comes from a
-                        rationale document and contains one of its evidence sentences whole
-                        or lies inside one (whitespace-normalised), being at most two
+    quote_precision@1   "quote hit@1": share of queries with rationales whose first quote comes
+                        from a rationale document and contains one of its evidence sentences
+                        whole or lies inside one (whitespace-normalised), being at most two
                         sentences and 400 characters
+    tight@1             share of queries with rationales whose first quote comes from a
+                        rationale document and is mostly evidence: at least half of its
+                        characters (whitespace-normalised) lie in that document's gold
+                        sentences, or it lies inside one gold sentence. Quote hit@1 rewards
+                        length (a gold sentence plus a sentence of preamble still hits);
+                        tight@1 does not:
+
+        quote                                   gold sentences        hit@1  tight@1
+        "Gold one."                             "Gold one."           yes    yes
+        "Preamble here, long. Gold one."        "Gold one."           yes    no
+        "Gold one. Gold two."                   both                  yes    yes
+        "old one"                               "Gold one."           yes    yes
     latency_ms_p50/p95  the whole answer path per query (embed, search, fusion, quotes, compose)
 """
 
@@ -46,7 +58,8 @@ from ..settings import Settings
 log = logging.getLogger(__name__)
 
 METRIC_KEYS = (
-    "ndcg@10", "recall@10", "recall@100", "mrr@10", "quote_precision@1", "latency_ms_p50", "latency_ms_p95",
+    "ndcg@10", "recall@10", "recall@100", "mrr@10", "quote_precision@1", "tight@1", "latency_ms_p50",
+    "latency_ms_p95",
 )
 RUN_DEPTH = 100
 MAX_QUOTE_CHARS = 400
@@ -272,6 +285,73 @@ def quote_hits_evidence(quote: dict, evidence: dict[str, list[str]]) -> bool:
     return False
 
 
+def gold_share(quote: dict, evidence: dict[str, list[str]], sentences: dict[str, list[str]] | None = None) -> float:
+    """The share of the quote's characters (whitespace-normalised) that lie in gold sentences
+    of its document; 1.0 when the quote lies inside one gold sentence.
+
+    With the document's sentences (`sentences[doc_id]`, of which the gold ones are part), the
+    quote is placed in the document, so a gold sentence cut by the quote counts for the part
+    quoted; without them (or when the quote isn't found there), only gold sentences the quote
+    holds whole count.
+
+        >>> gold_share({"doc_id": "d", "text": "Aa bb. Gold one."}, {"d": ["Gold one."]})
+        0.5625
+        >>> gold_share({"doc_id": "d", "text": "bb. Gold one."}, {"d": ["Gold one."]}, {"d": ["Aa bb.", "Gold one."]})
+        0.6923
+    """
+    text = normalise(quote["text"])
+    golds = [g for g in (normalise(s) for s in evidence.get(quote["doc_id"], [])) if g]
+    if not text or not golds:
+        return 0.0
+    if any(text in gold for gold in golds):
+        return 1.0
+    covered = np.zeros(len(text), dtype=bool)
+    placed = _place_in_document(text, golds, (sentences or {}).get(quote["doc_id"], []))
+    if placed is not None:
+        start, gold_spans = placed
+        for a, b in gold_spans:
+            lo, hi = max(a - start, 0), min(b - start, len(text))
+            if hi > lo:
+                covered[lo:hi] = True
+    else:
+        for gold in golds:
+            at = text.find(gold)
+            while at >= 0:
+                covered[at:at + len(gold)] = True
+                at = text.find(gold, at + 1)
+    # The space between two gold sentences is part of the evidence, not filler.
+    gaps = np.flatnonzero(~covered[1:-1]) + 1
+    for i in gaps:
+        if text[i] == " " and covered[i - 1] and covered[i + 1]:
+            covered[i] = True
+    return round(float(covered.mean()), 4)
+
+
+def _place_in_document(text: str, golds: list[str], sentences: list[str]):
+    """Where the normalised quote starts in the document's joined sentences, and the gold spans."""
+    parts = [normalise(s) for s in sentences]
+    if not parts:
+        return None
+    document, spans, at = "", [], 0
+    wanted = set(golds)
+    for part in parts:
+        if part in wanted:
+            spans.append((at, at + len(part)))
+        document += part + " "
+        at += len(part) + 1
+    start = document.find(text)
+    return None if start < 0 else (start, spans)
+
+
+def quote_is_tight(quote: dict, evidence: dict[str, list[str]], sentences: dict[str, list[str]] | None = None) -> bool:
+    """At least half of the quote is gold sentences of its document, or it lies inside one.
+
+        >>> quote_is_tight({"doc_id": "d", "text": "A long preamble sentence. Gold one."}, {"d": ["Gold one."]})
+        False
+    """
+    return gold_share(quote, evidence, sentences) >= 0.5
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else 0.0
 
@@ -282,7 +362,7 @@ def metrics(results: dict[str, QueryResult], data: BeirData, query_ids: Iterable
     if not ids:
         return {key: None for key in METRIC_KEYS}
     totals = {"ndcg@10": 0.0, "recall@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
-    quoted, quote_right = 0, 0
+    quoted, quote_right, quote_tight = 0, 0, 0
     for query_id in ids:
         result = results.get(query_id)
         ranking = [doc for doc, _ in result.ranking] if result else []
@@ -296,9 +376,12 @@ def metrics(results: dict[str, QueryResult], data: BeirData, query_ids: Iterable
             quoted += 1
             if result and result.quotes and quote_hits_evidence(result.quotes[0], evidence):
                 quote_right += 1
+            if result and result.quotes and quote_is_tight(result.quotes[0], evidence, data.sentences):
+                quote_tight += 1
     latencies = [results[q].latency_ms for q in ids if q in results]
     out = {key: round(value / len(ids), 4) for key, value in totals.items()}
     out["quote_precision@1"] = round(quote_right / quoted, 4) if quoted else None
+    out["tight@1"] = round(quote_tight / quoted, 4) if quoted else None
     out["latency_ms_p50"] = round(percentile(latencies, 50), 2)
     out["latency_ms_p95"] = round(percentile(latencies, 95), 2)
     return {key: out[key] for key in METRIC_KEYS}

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from bot.tools.evaluate import BeirData, METRIC_KEYS, QueryResult, held_out, load_beir, metrics, mrr_at, ndcg_at, quote_hits_evidence, recall_at
+from bot.tools.evaluate import BeirData, METRIC_KEYS, QueryResult, held_out, load_beir, metrics, mrr_at, ndcg_at, quote_hits_evidence, quote_is_tight, gold_share, recall_at
 from bot.errors import BeirError
 
 DOCS = [
@@ -89,6 +89,36 @@ def test_quote_precision_rule():
     assert not quote_hits_evidence({"doc_id": "d", "text": long}, evidence)
 
 
+def test_tight_rule_counts_the_quote_characters_that_are_gold():
+    document = {"d": ["Patients were recruited in 2010 from three hospitals.", "The effect was large.",
+                      "It held in mice.", "Funding came from a charity."]}
+    evidence = {"d": ["The effect was large.", "It held in mice."]}
+    exact = {"doc_id": "d", "text": "The effect was large."}
+    preamble = {"doc_id": "d", "text": "Patients were recruited in 2010 from three hospitals. The effect was large."}
+    two_gold = {"doc_id": "d", "text": "The effect was large.  It held   in mice."}
+    gold_then_short = {"doc_id": "d", "text": "It held in mice. Funding came from a charity."}
+    part_of_one = {"doc_id": "d", "text": "effect was large"}
+    # The preamble quote holds a gold sentence whole: a hit, but not tight (21 of 75 characters).
+    assert quote_hits_evidence(preamble, evidence) and not quote_is_tight(preamble, evidence, document)
+    assert gold_share(preamble, evidence, document) == pytest.approx(21 / 75, abs=1e-4)
+    for quote in (exact, two_gold, part_of_one):
+        assert quote_hits_evidence(quote, evidence) and quote_is_tight(quote, evidence, document)
+    # 16 of 45 characters gold: a hit, not tight.
+    assert quote_hits_evidence(gold_then_short, evidence) and not quote_is_tight(gold_then_short, evidence, document)
+    # A quote that cuts a gold sentence counts the part it quotes: "was large. It held in mice." is
+    # all gold although it holds only one gold sentence whole; "hospitals. The effect" is not.
+    assert gold_share({"doc_id": "d", "text": "was large. It held in mice."}, evidence, document) == 1.0
+    cut = {"doc_id": "d", "text": "three hospitals. The effect"}
+    assert not quote_hits_evidence(cut, evidence)
+    assert gold_share(cut, evidence, document) == pytest.approx(10 / 27, abs=1e-4)
+    assert not quote_is_tight(cut, evidence, document)
+    # Without the document's sentences only whole gold sentences count.
+    assert gold_share({"doc_id": "d", "text": "was large. It held in mice."}, evidence) == pytest.approx(16 / 27, abs=1e-4)  # "It held in mice."
+    # Another document's quote is never tight, even with the same words.
+    assert not quote_is_tight({"doc_id": "e", "text": "The effect was large."}, evidence, document)
+    assert gold_share({"doc_id": "d", "text": "   "}, evidence, document) == 0.0
+
+
 def test_metrics_over_a_hand_made_run():
     data = BeirData(directory=None, split="t", corpus_path=None, queries={"1": "a", "2": "b"},
                     qrels={"1": {"x": 1}, "2": {"y": 1, "z": 1}},
@@ -101,7 +131,11 @@ def test_metrics_over_a_hand_made_run():
     assert list(m) == list(METRIC_KEYS)
     assert m["ndcg@10"] == pytest.approx(round((1 + (1 / math.log2(3)) / (1 + 1 / math.log2(3))) / 2, 4))
     assert m["recall@10"] == pytest.approx(0.75) and m["mrr@10"] == pytest.approx(0.75)
-    assert m["quote_precision@1"] == 1.0
+    assert m["quote_precision@1"] == 1.0 and m["tight@1"] == 1.0
+    padded = dict(results, **{"1": QueryResult(results["1"].ranking,
+                                               [{"doc_id": "x", "text": "A far longer opening sentence. Gold sentence."}],
+                                               10.0)})
+    assert metrics(padded, data)["quote_precision@1"] == 1.0 and metrics(padded, data)["tight@1"] == 0.0
     assert m["latency_ms_p50"] == 20.0 and m["latency_ms_p95"] == pytest.approx(29.0)
     one_of_two_at_rank_2 = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
     assert metrics(results, data, ["2"])["ndcg@10"] == pytest.approx(round(one_of_two_at_rank_2, 4))
@@ -157,6 +191,8 @@ def test_eval_command_on_a_small_beir_folder(tmp_path, embedder):
     assert m["recall@100"] == pytest.approx(0.6667) and m["mrr@10"] == pytest.approx(0.6667)
     # q1's first quote holds its gold sentence; q2's gold sentence is not what the query asks about.
     assert m["quote_precision@1"] == pytest.approx(0.5)
+    # q1 states its gold sentence: the first quote is that sentence alone, so tight as well.
+    assert m["tight@1"] == pytest.approx(0.5)
     assert report["quotes"]["q1"][0]["doc_id"] == "d1"
     assert DOCS[0][2][0] in report["quotes"]["q1"][0]["text"]
     assert m["latency_ms_p50"] > 0 and m["latency_ms_p95"] >= m["latency_ms_p50"]
