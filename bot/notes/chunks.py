@@ -12,9 +12,10 @@ hints a section's heading carries) or has no word in it (a lone "-").
     >>> words = lambda texts: [len(t.split()) for t in texts]   # a stand-in token counter
     >>> note = Note(id="n", title="T", text="Warmth training costs some accuracy here. "
     ...             "Models then agree with false beliefs more. Empathy rewards keep them truthful instead.")
-    >>> [c.text for c in segment_note(note, words, chunk_tokens=16, overlap_tokens=7).chunks]
-    ['Warmth training costs some accuracy here. Models then agree with false beliefs more.', \
-'Models then agree with false beliefs more. Empathy rewards keep them truthful instead.']
+    >>> for chunk in segment_note(note, words, chunk_tokens=16, overlap_tokens=7).chunks:
+    ...     print(chunk.text)
+    Warmth training costs some accuracy here. Models then agree with false beliefs more.
+    Models then agree with false beliefs more. Empathy rewards keep them truthful instead.
 """
 
 from __future__ import annotations
@@ -114,8 +115,10 @@ def note_heading(note: Note) -> str:
     """The note's title, then the names and tags its text doesn't hold (a Markdown note's
     front-matter aliases and tags), so a question that names them finds the note.
 
-        >>> note_heading(Note(id="g", title="Graph notes", text="Edges.", aliases=["GN"], tags=["ml"]))
-        'Graph notes\nalso called: GN\ntags: ml'
+        >>> print(note_heading(Note(id="g", title="Graph notes", text="Edges.", aliases=["GN"], tags=["ml"])))
+        Graph notes
+        also called: GN
+        tags: ml
     """
     lines = [note.title] if note.title else []
     names = [alias for alias in note.aliases if alias and alias not in note.text]

@@ -21,7 +21,7 @@ Exports sometimes glue a heading to the line after it ("Next inquiring linesDo e
 starts. A `.txt` file is read as a seed page when it carries the header or one of these
 markers (`is_seed_page`), else as plain text.
 
-    >>> note = parse_seed_page("Why X?\nBody text.\nOriginal note title\nX matters", "p.txt")
+    >>> note = parse_seed_page("Why X?\\nBody text.\\nOriginal note title\\nX matters", "p.txt")
     >>> [(s.name, note.text[s.content:]) for s in note.sections], note.aliases
     ([('original_title', 'X matters')], ['X matters'])
 """
