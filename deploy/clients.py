@@ -22,7 +22,10 @@ from dataclasses import dataclass
 
 import httpx
 
-ANSWERED = ("addresses this", "address this", "None of the notes address this")
+# What every finished chat answer says: its opening line, an abstention, or (a question repeated
+# in the same conversation) that the notes hold nothing new beyond what was already quoted.
+ANSWERED = ("addresses this", "address this", "None of the notes address this",
+            "Nothing new in the notes beyond what was already quoted")
 
 
 @dataclass

@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
-bash scripts/llm-test-server.sh >/dev/null; export NOTES_BOT_TEST_LLAMA=required  # the real LLM server (test venv only)
+# The real LLM server (test venv only); its GGUF path is passed on because the suite runs under a tmp HOME.
+NOTES_BOT_TEST_GGUF="$(bash scripts/llm-test-server.sh | tail -n 1)"
+export NOTES_BOT_TEST_GGUF NOTES_BOT_TEST_LLAMA=required
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)

@@ -24,7 +24,7 @@ def test_a_cookie_names_its_user_generation_and_expiry():
     cookie = sign_session(SECRET, "ada", "g1", hours=12, now=NOW)
     payload = read_session(SECRET, cookie, now=NOW)
     assert payload["u"] == "ada" and payload["g"] == "g1" and payload["e"] == int(NOW + 12 * 3600)
-    assert len(payload["n"]) == 16
+    assert len(payload["n"]) == 32  # 128 random bits, in hex
 
 
 def test_it_is_good_until_it_expires_and_not_a_second_after():

@@ -24,12 +24,16 @@ GGUF_NAME = "gemma-3-270m-q4_k_m.gguf"
 START_TIMEOUT_SECONDS = 120
 
 
+# Read at import, before the suite's fixtures move HOME to a tmp dir (tests/conftest.py).
+_DEVELOPER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
 def gguf_path() -> Path:
-    """Where scripts/llm-test-server.sh assembles the model (or NOTES_BOT_TEST_GGUF)."""
+    """NOTES_BOT_TEST_GGUF (scripts/test.sh sets it), else where scripts/llm-test-server.sh
+    assembles the model under the developer's own cache."""
     if os.environ.get("NOTES_BOT_TEST_GGUF"):
         return Path(os.environ["NOTES_BOT_TEST_GGUF"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "notes-bot" / "models" / GGUF_NAME
+    return _DEVELOPER_CACHE / "notes-bot" / "models" / GGUF_NAME
 
 
 def _missing() -> str | None:
