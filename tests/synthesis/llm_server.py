@@ -215,8 +215,16 @@ def _chunk(model: str, delta: dict, finish_reason: str | None) -> dict:
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
 
 
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up (a deadline, or a keep-alive connection closed) is no error."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def serve(port: int = 0) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = Server(("127.0.0.1", port), Handler)
     server.daemon_threads = True
 
     def stop(*_):
