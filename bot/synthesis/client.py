@@ -119,11 +119,17 @@ class LLMClient:
 
     # --- the public calls -----------------------------------------------------------------
 
-    def stream(self, messages: Sequence[dict]) -> Iterator[str]:
-        """The answer's text as it arrives (server-sent events). Raises `LLMError`."""
-        for kind, value in self._events(messages, stream=True):
-            if kind == "delta":
-                yield value
+    def stream(self, messages: Sequence[dict], *, gather: bool = False) -> Iterator[str]:
+        """The answer's text as it arrives (server-sent events). Raises `LLMError`.
+
+        With `gather`, every piece that has already arrived comes as one: a reader that does work
+        per piece (checking sentences) does it once for a burst rather than once a token."""
+        for batch in self._event_batches(messages, stream=True):
+            deltas = [value for kind, value in batch if kind == "delta"]
+            if gather and deltas:
+                yield "".join(deltas)
+            elif deltas:
+                yield from deltas
 
     def complete(self, messages: Sequence[dict], *, stream: bool = False) -> Completion:
         """The whole answer, asked for in one response (or streamed and joined). Raises `LLMError`."""
@@ -140,6 +146,11 @@ class LLMClient:
 
     def _events(self, messages: Sequence[dict], *, stream: bool) -> Iterator[tuple[str, str | None]]:
         """("delta", text)... then ("end", finish_reason), all before the deadline."""
+        for batch in self._event_batches(messages, stream=stream):
+            yield from batch
+
+    def _event_batches(self, messages: Sequence[dict], *, stream: bool) -> Iterator[list[tuple[str, str | None]]]:
+        """The events in lists: each the next event and every one already queued behind it."""
         deadline = time.monotonic() + self.timeout
         payload = self._payload(messages, stream)
         events: queue.SimpleQueue = queue.SimpleQueue()
@@ -158,10 +169,17 @@ class LLMClient:
                     kind, value = events.get(timeout=remaining)
                 except queue.Empty:
                     raise self._error("timeout") from None
+                batch = [(kind, value)]
+                while kind not in ("error", "end"):
+                    try:
+                        kind, value = events.get_nowait()
+                    except queue.Empty:
+                        break
+                    batch.append((kind, value))
                 if kind == "error":
                     log.debug("LLM call failed: %s", value)
                     raise value
-                yield kind, value
+                yield batch
                 if kind == "end":
                     return
         finally:

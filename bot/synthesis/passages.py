@@ -38,11 +38,14 @@ def cited_passages(answer: Answer, snapshot: Snapshot, *, max_chars: int = PASSA
 
 
 def widened(citation: Citation, snapshot: Snapshot, max_chars: int = PASSAGE_MAX_CHARS) -> Span | None:
-    """The citation's quote grown to whole sentences of its paragraph (None: the note is gone)."""
+    """The citation's quote grown to whole sentences of its paragraph (None: the note is gone, or
+    changed since the quote was taken)."""
     row = snapshot.by_id.get(citation.note_id)
     if row is None:
         return None
     text = snapshot.notes[row].text
+    if text[citation.start:citation.end] != citation.quote:  # quoted from another index version
+        return None
     rows = snapshot.sentences_of(row)
     sentence_spans = list(zip(snapshot.sentence_start[rows.start:rows.stop].tolist(),
                               snapshot.sentence_end[rows.start:rows.stop].tolist()))

@@ -158,6 +158,11 @@ class AppRuntime:
         """`Bot.ask` against the served index."""
         return self._against_store(lambda bot: bot.ask(question, history, filters))
 
+    def ask_stream(self, question: str, history: Sequence[dict] | None = None, filters: dict | None = None):
+        """`Bot.ask_stream` against the served index: the search happens now (and fails now, like
+        `ask`); the LLM's checked sentences come as the steps are iterated."""
+        return self._against_store(lambda bot: bot.ask_stream(question, history, filters))
+
     def search(self, query: str, k: int = 10, filters: dict | None = None) -> list[SearchHit]:
         """`Bot.search` against the served index."""
         return self._against_store(lambda bot: bot.search(query, k, filters))
@@ -288,7 +293,7 @@ class AppRuntime:
         query model's copy and torch's first run (about a second); done while the page loads."""
         started = time.perf_counter()
         try:
-            bot.ask("warm up")
+            bot.respond("warm up")  # the read path only: a start never calls the LLM
         except Exception as exc:  # a real question will meet the same problem and report it
             log.debug("warm-up question failed: %s", exc)
         log.debug("warmed up in %.2f s", time.perf_counter() - started)
