@@ -50,9 +50,9 @@ NOT_SYNTHESIZED = "_Not synthesized: {reason}._"
 class Step:
     """One step of an answer being written: the sentence just checked, and the answer so far.
 
-    The first step comes before the LLM is asked (`writing`: the extractive answer, with the
-    passages the LLM reads); one follows each checked sentence (`answer.sentences` grows); the
-    last is `done`, with the answer to keep."""
+    While `writing`, `answer` has the extractive answer's citations and, as its Markdown, the
+    sentences kept so far (none in the first step, which comes before the LLM is asked); one step
+    follows each checked sentence. The last is `done`: the answer to keep."""
 
     answer: Answer
     checked: Checked | None = None
@@ -100,17 +100,23 @@ class Synthesizer:
         messages = build_messages(extractive.question, passages, turns(history), history_turns=self.history_turns)
         verifier = Verifier(passages, self.embed, min_coverage=self.min_coverage,
                             min_similarity=self.min_similarity)
-        yield Step(extractive, writing=True)
-        started = time.perf_counter()
+        urls = citation_urls(extractive)
         kept: list[AnswerSentence] = []
+
+        def progress(checked: Checked | None) -> Step:
+            if isinstance(checked, AnswerSentence):
+                kept.append(checked)
+            so_far = extractive.model_copy(update={"answer": prose(kept, urls), "sentences": list(kept)})
+            return Step(so_far, checked, writing=True)
+
+        yield progress(None)
+        started = time.perf_counter()
         try:
             for text in self.client.stream(messages, gather=True):
                 for checked in verifier.feed(text):
-                    kept += [checked] if isinstance(checked, AnswerSentence) else []
-                    yield Step(extractive.model_copy(update={"sentences": list(kept)}), checked, writing=True)
+                    yield progress(checked)
             for checked in verifier.finish():
-                kept += [checked] if isinstance(checked, AnswerSentence) else []
-                yield Step(extractive.model_copy(update={"sentences": list(kept)}), checked, writing=True)
+                yield progress(checked)
         except LLMError as exc:
             log.warning("answer synthesis not used (%s): %s", exc.kind, exc)
             yield Step(fallback(extractive, _failure_reason(exc, self.client), verifier.result.dropped), done=True)
@@ -143,11 +149,7 @@ class Synthesizer:
 def synthesized(extractive: Answer, kept: Sequence[AnswerSentence], dropped: Sequence[DroppedSentence]) -> Answer:
     """The kept sentences with their [n] links, then the extractive answer's quotes, numbered as they
     were, then one line on the check."""
-    urls: dict[int, str] = {}
-    for citation in extractive.citations:
-        urls.setdefault(citation.n, citation.url)
-    prose = " ".join(sentence_markdown(s, urls) for s in kept)
-    blocks = [prose, EVIDENCE_LEAD, *_evidence_blocks(extractive.answer)]
+    blocks = [prose(kept, citation_urls(extractive)), EVIDENCE_LEAD, *_evidence_blocks(extractive.answer)]
     if dropped:
         count = len(dropped)
         blocks.append(f"_Every sentence above was checked against the quotes it cites; "
@@ -167,6 +169,19 @@ def fallback(extractive: Answer, reason: str, dropped: Sequence[DroppedSentence]
         "answer": NOT_SYNTHESIZED.format(reason=md_escape(reason)) + "\n\n" + extractive.answer,
         "mode": "extractive", "sentences": [], "dropped": list(dropped), "fallback_reason": reason,
     })
+
+
+def citation_urls(answer: Answer) -> dict[int, str]:
+    """Each citation number's link: its note's first quote."""
+    urls: dict[int, str] = {}
+    for citation in answer.citations:
+        urls.setdefault(citation.n, citation.url)
+    return urls
+
+
+def prose(sentences: Sequence[AnswerSentence], urls: dict[int, str]) -> str:
+    """The sentences as one paragraph of Markdown, each with its [n] links."""
+    return " ".join(sentence_markdown(s, urls) for s in sentences)
 
 
 def sentence_markdown(sentence: AnswerSentence, urls: dict[int, str]) -> str:
