@@ -81,9 +81,18 @@ def checked_note_html(answer: Answer) -> str:
     count = len(dropped)
     summary = f"✓ Checked against the quotes: {count} sentence{'s' if count != 1 else ''} left out"
     lines = [f"“{d.text}” — {d.reason}" for d in dropped]
-    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
-    return (f'<details class="nb-checked"><summary title="{escape(chr(10).join(lines))}">{escape(summary)}</summary>'
+    items = "".join(f"<li>{_inert(line)}</li>" for line in lines)
+    return (f'<details class="nb-checked"><summary title="{_inert(chr(10).join(lines))}">{escape(summary)}</summary>'
             f"<ul>{items}</ul></details>")
+
+
+_MARKDOWN_PUNCTUATION = str.maketrans({c: f"&#{ord(c)};" for c in "[]()*_`\\!#|~<>&\"'"})
+
+
+def _inert(text: str) -> str:
+    """Text for HTML inside the chat's Markdown: every character that HTML or Markdown could read
+    as markup (a tag, a link, emphasis) written as an entity."""
+    return text.translate(_MARKDOWN_PUNCTUATION)
 
 
 def parse_highlight(value: str | None, text_length: int) -> tuple[int, int] | None:
