@@ -59,8 +59,9 @@ from tests.synthesis.llm_server import ScriptedLLM  # noqa: E402
 
 ERROR_TYPES = ("altered_number", "negation", "unsupported_claim", "swapped_citation", "invented_detail")
 TARGET = 0.95
-COVERAGE_GRID = [round(x, 2) for x in np.arange(0.30, 0.81, 0.05)]
-SIMILARITY_GRID = [round(x, 2) for x in np.arange(0.30, 0.71, 0.025)]
+COVERAGE_GRID = [float(round(x, 2)) for x in np.arange(0.30, 0.71, 0.05)]
+SIMILARITY_GRID = [float(round(x, 3)) for x in np.arange(0.30, 0.61, 0.025)]
+SHARED_GRID = [1, 2]
 
 
 @dataclass
@@ -256,16 +257,17 @@ def grid_search(replays: list[Replay], embed) -> tuple[dict, list[dict]]:
     tuning = [r for r in replays if int(r.case[1:]) % 2 == 1]
     items = [i for r in tuning for i in r.items]
     table = []
-    for coverage in COVERAGE_GRID:
-        for similarity in SIMILARITY_GRID:
-            replay_local(tuning, embed, {"min_coverage": coverage, "min_similarity": similarity})
-            r = rates(items)
-            table.append({"min_coverage": coverage, "min_similarity": similarity,
-                          "kept_faithful": r["kept_faithful"], "dropped_errors": r["dropped_errors"]})
+    for shared in SHARED_GRID:
+        for coverage in COVERAGE_GRID:
+            for similarity in SIMILARITY_GRID:
+                thresholds = {"min_coverage": coverage, "min_similarity": similarity, "min_shared": shared}
+                replay_local(tuning, embed, thresholds)
+                r = rates(items)
+                table.append({**thresholds, "kept_faithful": r["kept_faithful"], "dropped_errors": r["dropped_errors"]})
     best = max(table, key=lambda row: (min(row["kept_faithful"], row["dropped_errors"]),
                                        row["kept_faithful"] + row["dropped_errors"],
                                        -abs(row["min_coverage"] - 0.5) - abs(row["min_similarity"] - 0.5)))
-    return {"min_coverage": best["min_coverage"], "min_similarity": best["min_similarity"]}, table
+    return {k: best[k] for k in ("min_coverage", "min_similarity", "min_shared")}, table
 
 
 # --- SciFact -----------------------------------------------------------------------------------------
@@ -358,7 +360,8 @@ def main() -> int:
                     cache.update(zip(missing, bot.embedder.encode_batch(missing)))
                 return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, bot.embedder.dimension))
 
-            current = {"min_coverage": verify_module.MIN_COVERAGE, "min_similarity": verify_module.MIN_SIMILARITY}
+            current = {"min_coverage": verify_module.MIN_COVERAGE, "min_similarity": verify_module.MIN_SIMILARITY,
+                       "min_shared": verify_module.MIN_SHARED}
             table: list[dict] = []
             chosen = current
             if not args.no_grid:

@@ -55,7 +55,8 @@ def require_browser() -> str:
 class RunningApp:
     """`python app.py` in a subprocess; `url` is where it listens."""
 
-    def __init__(self, notes: Path, data_dir: Path, *, root_path: str = "", log_path: Path) -> None:
+    def __init__(self, notes: Path, data_dir: Path, *, root_path: str = "", log_path: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
@@ -66,6 +67,7 @@ class RunningApp:
             "BOT_HOST": "127.0.0.1", "BOT_RESCAN_SECONDS": "0", "BOT_ROOT_PATH": root_path,
             "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False",
         })
+        env.update(extra_env or {})  # e.g. BOT_LLM_URL
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
                                         stdout=self._log, stderr=subprocess.STDOUT)
@@ -100,9 +102,10 @@ class RunningApp:
 
 
 @contextmanager
-def running_app(notes: Path, data_dir: Path, *, root_path: str = "", name: str = "app"):
+def running_app(notes: Path, data_dir: Path, *, root_path: str = "", name: str = "app",
+                extra_env: dict[str, str] | None = None):
     ARTIFACTS.mkdir(exist_ok=True)
-    app = RunningApp(notes, data_dir, root_path=root_path, log_path=ARTIFACTS / f"{name}.log")
+    app = RunningApp(notes, data_dir, root_path=root_path, log_path=ARTIFACTS / f"{name}.log", extra_env=extra_env)
     try:
         app.wait_ready()
         yield app
