@@ -57,20 +57,45 @@ def reply_for(case: dict, passages) -> str:
     return " ".join(sentences)
 
 
+def embed_query_ms(bot, question: str) -> float:
+    """One query embedding, as retrieval computes it: the unit a model call costs on this machine now."""
+    started = time.perf_counter()
+    bot.embedder.encode_query(question)
+    return (time.perf_counter() - started) * 1000
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default=str(ROOT / "bench" / "synthesis_cases.yaml"))
     parser.add_argument("--repeat", type=int, default=3, help="Rounds over the questions.")
+    parser.add_argument("--pace", type=float, default=0.0,
+                        help="Seconds between the server's streamed pieces of 8 characters (0: all at once; "
+                             "0.03 is about 65 tokens a second). Paced, `own` is what the bot adds after "
+                             "the LLM's last piece, its checks overlapping the writing.")
     args = parser.parse_args()
     cases = yaml.safe_load(open(args.cases))["cases"]
 
-    times: dict[str, list[float]] = {"before": [], "off": [], "on": [], "llm": [], "own": []}
+    times: dict[str, list[float]] = {"before": [], "off": [], "on": [], "llm": [], "own": [],
+                                     "embedding": [], "own_without_embedding": [], "query_embedding": []}
+    calls: list[int] = []
     modes = {"synthesized": 0, "extractive": 0}
     with tempfile.TemporaryDirectory(prefix="synth-latency-") as data_dir, ScriptedLLM() as llm:
         settings = Settings(data_dir=data_dir, notes_dir=str(ROOT / "seeds"))
         with Bot.open(settings, progress=False) as off:
             on = Bot(settings.model_copy(update={"llm_url": llm.url, "llm_model": "scripted",
                                                  "llm_timeout_seconds": 30}), off.index)
+            embedding = {"calls": 0, "ms": 0.0}
+            plain_embed = on.synthesizer.embed
+
+            def timed_embed(texts):  # the one model call the check makes: how much of `own` it is
+                started = time.perf_counter()
+                try:
+                    return plain_embed(texts)
+                finally:
+                    embedding["calls"] += 1
+                    embedding["ms"] += (time.perf_counter() - started) * 1000
+
+            on.synthesizer.embed = timed_embed
             client = LLMClient(llm.url, model="scripted", timeout=30)
             replies = {}
             for case in cases:  # each question's reply, and a warm-up of every path
@@ -79,7 +104,8 @@ def main() -> int:
                 messages = build_messages(case["question"], cited_passages(extractive, off.snapshot))
                 llm.script({"reply": replies[case["id"]], "chunk": 8}, {"reply": replies[case["id"]], "chunk": 8})
                 on.ask(case["question"])
-                list(client.stream(messages, gather=True))
+                list(client.stream_batches(messages))
+            embedding.update(calls=0, ms=0.0)
             for round_number in range(args.repeat):
                 for i, case in enumerate(cases):
                     question, reply = case["question"], replies[case["id"]]
@@ -90,7 +116,7 @@ def main() -> int:
                     shift = (i + round_number) % len(order)
                     for name in order[shift:] + order[:shift]:
                         if name in ("on", "llm"):
-                            llm.script({"reply": reply, "chunk": 8})
+                            llm.script({"reply": reply, "chunk": 8, "pace": args.pace})
                         started = time.perf_counter()
                         if name == "before":
                             answer_question(off.index, question)
@@ -99,7 +125,7 @@ def main() -> int:
                         elif name == "on":
                             answer = on.ask(question)
                         else:
-                            list(client.stream(messages, gather=True))
+                            list(client.stream_batches(messages))
                         measured[name] = (time.perf_counter() - started) * 1000
                     if not extractive.abstained:
                         modes[answer.mode] += 1
@@ -107,26 +133,38 @@ def main() -> int:
                         times[name].append(value)
                     if not extractive.abstained:  # an abstention never calls the LLM
                         times["own"].append(measured["on"] - measured["off"] - measured["llm"])
+                        times["own_without_embedding"].append(times["own"][-1] - embedding["ms"])
+                        times["embedding"].append(embedding["ms"])
+                        times["query_embedding"].append(embed_query_ms(off, question))
+                        calls.append(embedding["calls"])
+                    embedding.update(calls=0, ms=0.0)
             client.close()
             on.synthesizer.close()
 
     stats = {name: percentiles(values) for name, values in times.items()}
     ratio_off = stats["off"]["p95"] / stats["before"]["p95"]
-    result = {"machine": machine(), "questions": len(cases), "rounds": args.repeat, "ms": stats,
+    result = {"machine": machine(), "questions": len(cases), "rounds": args.repeat, "pace": args.pace, "ms": stats,
               "off_over_before_p95": round(ratio_off, 4), "modes": modes,
-              "own_mean_ms": round(float(np.mean(times["own"])), 2)}
+              "own_mean_ms": round(float(np.mean(times["own"])), 2),
+              "embedding_calls_per_answer": round(float(np.mean(calls)), 2)}
     rows = [[name, stats[name]["p50"], stats[name]["p95"], stats[name]["p99"]] for name in times]
     text = "\n".join([
-        f"{len(cases)} questions x {args.repeat} rounds; load average {result['machine']['load_average']}.",
+        f"{len(cases)} questions x {args.repeat} rounds; the scripted server streaming "
+        + (f"a piece of 8 characters every {args.pace:g} s" if args.pace else "the whole answer at once")
+        + f"; load average {result['machine']['load_average']}.",
         "",
         markdown_table(["ms", "p50", "p95", "p99"], rows),
         "",
         f"Synthesis off: `Bot.ask` p95 / the read path's p95 = {ratio_off:.3f}.",
         f"Synthesis on: the bot's own cost (on - off - llm) p50 {stats['own']['p50']} ms, p95 "
         f"{stats['own']['p95']} ms; answers synthesized {modes['synthesized']}, fell back {modes['extractive']}.",
+        f"Of it, embedding the LLM's sentences: p50 {stats['embedding']['p50']} ms in "
+        f"{result['embedding_calls_per_answer']} calls an answer (one query embedding: p50 "
+        f"{stats['query_embedding']['p50']} ms); everything else: p50 {stats['own_without_embedding']['p50']} ms, "
+        f"p95 {stats['own_without_embedding']['p95']} ms.",
     ])
     print(text)
-    write_result("synthesis_latency", result, text)
+    write_result("synthesis_latency" + ("_paced" if args.pace else ""), result, text)
     return 0
 
 

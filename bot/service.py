@@ -47,7 +47,8 @@ class Bot:
         self.index = index
         self.library = Library(lambda: index.snapshot)
         # BOT_LLM_URL set: answers are written by the LLM and checked against their quotes
-        self.synthesizer = Synthesizer.from_settings(settings, index.embedder.encode_queries)
+        self.synthesizer = Synthesizer.from_settings(settings, index.embedder.encode_queries,
+                                                     embed_passages=index.embedder.encode)
 
     @property
     def embedder(self) -> Embedder:

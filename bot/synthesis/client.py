@@ -119,17 +119,18 @@ class LLMClient:
 
     # --- the public calls -----------------------------------------------------------------
 
-    def stream(self, messages: Sequence[dict], *, gather: bool = False) -> Iterator[str]:
-        """The answer's text as it arrives (server-sent events). Raises `LLMError`.
+    def stream(self, messages: Sequence[dict]) -> Iterator[str]:
+        """The answer's text as it arrives (server-sent events). Raises `LLMError`."""
+        for kind, value in self._events(messages, stream=True):
+            if kind == "delta":
+                yield value
 
-        With `gather`, every piece that has already arrived comes as one: a reader that does work
-        per piece (checking sentences) does it once for a burst rather than once a token."""
+    def stream_batches(self, messages: Sequence[dict]) -> Iterator[tuple[str, bool]]:
+        """(text, last): everything that has arrived since the previous batch, and whether the answer
+        is complete with it: a reader that works per piece (checking sentences) does it once a burst,
+        not once a token. Raises `LLMError`."""
         for batch in self._event_batches(messages, stream=True):
-            deltas = [value for kind, value in batch if kind == "delta"]
-            if gather and deltas:
-                yield "".join(deltas)
-            elif deltas:
-                yield from deltas
+            yield "".join(value for kind, value in batch if kind == "delta"), batch[-1][0] == "end"
 
     def complete(self, messages: Sequence[dict], *, stream: bool = False) -> Completion:
         """The whole answer, asked for in one response (or streamed and joined). Raises `LLMError`."""

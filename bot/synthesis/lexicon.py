@@ -58,7 +58,8 @@ def _stems(word: str) -> tuple[str, ...]:
     return tuple(tokenize(word))
 
 
-def content_terms(text: str) -> set[str]:
+@lru_cache(maxsize=16384)
+def content_terms(text: str) -> frozenset[str]:
     """The stems a claim's support is judged on (see the module docstring)."""
     terms: set[str] = set()
     for word in _WORD.findall(text.lower()):
@@ -66,7 +67,7 @@ def content_terms(text: str) -> set[str]:
             if len(part) < 2 or part in FUNCTION_WORDS or part in META_WORDS or part == "non" or part[0].isdigit():
                 continue
             terms.update(t for t in _stems(part) if not t.isdigit())
-    return terms
+    return frozenset(terms)
 
 
 def prefixes(terms: set[str], length: int = 5) -> set[str]:
@@ -186,6 +187,7 @@ _PREFERRED_OVER = re.compile(r"(?i)\b((?:reward|prefer|favou?r|prioriti[sz]|choo
                              r"[^.;:,]{0,80}?)\bover\b")
 
 
+@lru_cache(maxsize=4096)
 def read(text: str) -> Reading:
     """The negations (and contrasts), antonym-bearing words and plain terms of a text; each marker
     with the content terms within REACH content words of it (after it only, for a contrast)."""

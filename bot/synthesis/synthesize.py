@@ -64,19 +64,24 @@ class Synthesizer:
     """The LLM client, the embedding function and the thresholds: built once, used per answer."""
 
     def __init__(self, client: LLMClient, embed: Embed, *, history_turns: int = 3,
-                 min_coverage: float = MIN_COVERAGE, min_similarity: float = MIN_SIMILARITY) -> None:
+                 min_coverage: float = MIN_COVERAGE, min_similarity: float = MIN_SIMILARITY,
+                 embed_passages: Embed | None = None) -> None:
         self.client = client
         self.embed = embed
+        self.embed_passages = embed_passages
         self.history_turns = history_turns
         self.min_coverage = min_coverage
         self.min_similarity = min_similarity
 
     @classmethod
-    def from_settings(cls, settings, embed: Embed) -> Synthesizer | None:
-        """The synthesizer BOT_LLM_* describe, or None when BOT_LLM_URL is unset."""
+    def from_settings(cls, settings, embed: Embed, embed_passages: Embed | None = None) -> Synthesizer | None:
+        """The synthesizer BOT_LLM_* describe, or None when BOT_LLM_URL is unset. `embed` embeds the
+        LLM's sentences (never cached: they come of a private question); `embed_passages` the notes'
+        own text the index holds no vectors for (a long sentence's clauses: cacheable)."""
         if not settings.synthesis_enabled:
             return None
-        return cls(LLMClient.from_settings(settings), embed, history_turns=settings.llm_history_turns)
+        return cls(LLMClient.from_settings(settings), embed, history_turns=settings.llm_history_turns,
+                   embed_passages=embed_passages)
 
     def close(self) -> None:
         self.client.close()
@@ -99,7 +104,7 @@ class Synthesizer:
             return
         messages = build_messages(extractive.question, passages, turns(history), history_turns=self.history_turns)
         verifier = Verifier(passages, self.embed, min_coverage=self.min_coverage,
-                            min_similarity=self.min_similarity)
+                            min_similarity=self.min_similarity, embed_passages=self.embed_passages)
         urls = citation_urls(extractive)
         kept: list[AnswerSentence] = []
 
@@ -112,11 +117,15 @@ class Synthesizer:
         yield progress(None)
         started = time.perf_counter()
         try:
-            for text in self.client.stream(messages, gather=True):
-                for checked in verifier.feed(text):
+            finished = False
+            for text, last in self.client.stream_batches(messages):
+                # what arrived together is checked together: one embedding call per burst
+                for checked in (verifier.finish(text) if last else verifier.feed(text)):
                     yield progress(checked)
-            for checked in verifier.finish():
-                yield progress(checked)
+                finished = finished or last
+            if not finished:
+                for checked in verifier.finish():
+                    yield progress(checked)
         except LLMError as exc:
             log.warning("answer synthesis not used (%s): %s", exc.kind, exc)
             yield Step(fallback(extractive, _failure_reason(exc, self.client), verifier.result.dropped), done=True)
