@@ -63,7 +63,10 @@ def test_a_synthesized_answer_shows_checked_sentences_then_quotes_and_what_was_d
         assert "73% of emotional disclosures" in dropped.inner_text()
         assert "the number 73% is in none of the cited passages" in dropped.inner_text()
         assert "73%" in (note.locator("summary").get_attribute("title") or "")  # and on hover
-        page.screenshot(path=str(ARTIFACTS / "chat-synthesized.png"), full_page=True)
+        page.set_viewport_size({"width": 1400, "height": 1500})  # room for the whole answer
+        page.locator("#nb-chat [data-testid='user']").last.evaluate("el => el.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(ARTIFACTS / "chat-synthesized.png"), clip={"x": 0, "y": 0, "width": 1400, "height": 1180})
         page.close()
     sent = llm.requests()[-1]["body"]
     assert sent["model"] == "notes-model" and sent["messages"][-1]["content"].endswith(f"Question: {QUESTION}")
