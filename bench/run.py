@@ -31,7 +31,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from common import RESULTS, ROOT, SCIFACT, machine
 

@@ -144,7 +144,12 @@ class Citation(BaseModel):
 
 
 class Answer(BaseModel):
-    """What `bot.ask` returns: Markdown made of quoted passages, and the structured citations."""
+    """What `bot.ask` returns: Markdown made of quoted passages, and the structured citations.
+
+    With an LLM configured (BOT_LLM_URL), `mode` is "synthesized" when the answer leads with the
+    LLM's sentences that passed the check against the quotes they cite (`sentences`); what failed
+    is in `dropped`, never in `answer`. `fallback_reason` says why an answer is extractive although
+    synthesis was tried (the LLM failed, abstained, or no sentence passed)."""
 
     question: str
     answer: str
@@ -152,6 +157,10 @@ class Answer(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     suggestions: list[NoteRef] = Field(default_factory=list)
     related: list[NoteRef] = Field(default_factory=list)
+    mode: Literal["extractive", "synthesized"] = "extractive"
+    sentences: list[AnswerSentence] = Field(default_factory=list)
+    dropped: list[DroppedSentence] = Field(default_factory=list)
+    fallback_reason: str | None = None
 
 
 class AnswerSentence(BaseModel):
@@ -171,3 +180,6 @@ class DroppedSentence(BaseModel):
     citations: list[int] = Field(default_factory=list)
     reason: str
     check: Literal["citation", "fact", "coverage", "similarity", "negation", "empty"]
+
+
+Answer.model_rebuild()  # its sentence models are defined below it

@@ -2,6 +2,7 @@
 
     with Bot.open(Settings()) as notes:          # the embedder, the store, the served index
         notes.ask("Does warmth training make models less reliable?")
+        for step in notes.ask_stream("..."): ...   # the same, a checked sentence at a time (a chat)
         notes.search("warmth and reliability", k=5)
         notes.library.page("does-warmth-training-make-language-models-less-reliable")
         notes.ingest()                           # bring the index up to date (embedded store)
@@ -16,7 +17,7 @@ none is committed yet and `build_if_missing`): the read path never builds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from .errors import IndexMissing
@@ -32,6 +33,8 @@ from .query.library import Library
 from .query.params import DEFAULT_ANSWER_PARAMS, AnswerParams
 from .query.search import SearchHit, search_notes
 from .settings import Settings
+from .synthesis.synthesize import Step as AnswerStep
+from .synthesis.synthesize import Synthesizer
 from .urls import absolute, absolute_links
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,9 @@ class Bot:
         self.settings = settings
         self.index = index
         self.library = Library(lambda: index.snapshot)
+        # BOT_LLM_URL set: answers are written by the LLM and checked against their quotes
+        self.synthesizer = Synthesizer.from_settings(settings, index.embedder.encode_queries,
+                                                     embed_passages=index.embedder.encode)
 
     @property
     def embedder(self) -> Embedder:
@@ -101,8 +107,24 @@ class Bot:
     # --- reading ------------------------------------------------------------------------------
 
     def ask(self, question: str, history: Sequence[dict] | None = None, filters: dict | None = None) -> Answer:
-        """Answer a question from the notes (see `bot.ask`)."""
-        return answer_question(self.index, question, history, filters)
+        """Answer a question from the notes (see `bot.ask`); with an LLM configured, in its
+        sentences, each checked against the quotes it cites."""
+        if self.synthesizer is None:
+            return answer_question(self.index, question, history, filters)
+        snapshot = self.index.snapshot
+        extractive = answer_question(self.index, question, history, filters)
+        return self.synthesizer.answer(extractive, snapshot, history)
+
+    def ask_stream(self, question: str, history: Sequence[dict] | None = None,
+                   filters: dict | None = None) -> Iterator[AnswerStep]:
+        """`ask` in steps, for a chat: the notes are searched now (errors are raised here), then
+        each step is a sentence checked (`step.checked`) and the answer so far; the last step is
+        `done`. Without an LLM, that one step is all."""
+        snapshot = self.index.snapshot
+        extractive = answer_question(self.index, question, history, filters)
+        if self.synthesizer is None:
+            return iter([AnswerStep(extractive, done=True)])
+        return self.synthesizer.run(extractive, snapshot, history)
 
     def respond(self, question: str, history: Sequence[dict] | None = None, filters: dict | None = None, *,
                 params: AnswerParams = DEFAULT_ANSWER_PARAMS, timings: dict[str, float] | None = None,
@@ -130,7 +152,9 @@ class Bot:
         return self.index.refresh()
 
     def close(self) -> None:
-        """Release the store (and the embedded store's lock)."""
+        """Release the store (and the embedded store's lock), and the LLM client's connections."""
+        if self.synthesizer is not None:
+            self.synthesizer.close()
         self.index.close()
 
     def __enter__(self) -> Bot:

@@ -21,7 +21,9 @@ NOTES = {
     "tides.md": "# Tides and the moon\n\nThe moon's pull raises the tides twice a day.\n",
     "sleep.md": "# Sleep and memory\n\nSleep consolidates the memories of the day.\n",
 }
-ANSWER_KEYS = ["question", "answer", "abstained", "citations", "suggestions", "related"]
+# The keys scripts read keep their names and order; synthesis (issue 12) only appended its own.
+ANSWER_KEYS = ["question", "answer", "abstained", "citations", "suggestions", "related",
+               "mode", "sentences", "dropped", "fallback_reason"]
 
 
 @pytest.fixture

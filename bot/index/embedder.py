@@ -155,6 +155,21 @@ class Embedder:
                 [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
             )[0].astype(np.float32)
 
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised vectors of a few short texts in one batch, on the questions' path and never
+        cached on disk (an LLM's sentences, written from a private question)."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        if self.onnx is not None:
+            return self.onnx.encode_queries(texts)
+        with self._query_lock:
+            if self._query_model is None:
+                self._query_model = copy.deepcopy(self.model)
+            return self._query_model.encode(
+                texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            ).astype(np.float32)
+
     def _encode_uncached(self, texts: list[str], progress) -> np.ndarray:
         # Longest first, in batches of similar length: less padding, and the first
         # batch shows the worst-case memory at once.

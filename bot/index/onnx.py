@@ -119,6 +119,10 @@ class OnnxEncoder:
     def encode_query(self, text: str) -> np.ndarray:
         return self._run("questions", [text])[0]
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """A few short texts in one batch on the questions' session (never behind an ingest)."""
+        return self._run("questions", texts)
+
 
 def _bare_tokenizer(tokenizer_json: str):
     """A `tokenizers.Tokenizer` from its JSON, with no padding and no truncation."""

@@ -125,6 +125,13 @@ class LLMClient:
             if kind == "delta":
                 yield value
 
+    def stream_batches(self, messages: Sequence[dict]) -> Iterator[tuple[str, bool]]:
+        """(text, last): everything that has arrived since the previous batch, and whether the answer
+        is complete with it: a reader that works per piece (checking sentences) does it once a burst,
+        not once a token. Raises `LLMError`."""
+        for batch in self._event_batches(messages, stream=True):
+            yield "".join(value for kind, value in batch if kind == "delta"), batch[-1][0] == "end"
+
     def complete(self, messages: Sequence[dict], *, stream: bool = False) -> Completion:
         """The whole answer, asked for in one response (or streamed and joined). Raises `LLMError`."""
         parts: list[str] = []
@@ -140,6 +147,11 @@ class LLMClient:
 
     def _events(self, messages: Sequence[dict], *, stream: bool) -> Iterator[tuple[str, str | None]]:
         """("delta", text)... then ("end", finish_reason), all before the deadline."""
+        for batch in self._event_batches(messages, stream=stream):
+            yield from batch
+
+    def _event_batches(self, messages: Sequence[dict], *, stream: bool) -> Iterator[list[tuple[str, str | None]]]:
+        """The events in lists: each the next event and every one already queued behind it."""
         deadline = time.monotonic() + self.timeout
         payload = self._payload(messages, stream)
         events: queue.SimpleQueue = queue.SimpleQueue()
@@ -158,10 +170,17 @@ class LLMClient:
                     kind, value = events.get(timeout=remaining)
                 except queue.Empty:
                     raise self._error("timeout") from None
+                batch = [(kind, value)]
+                while kind not in ("error", "end"):
+                    try:
+                        kind, value = events.get_nowait()
+                    except queue.Empty:
+                        break
+                    batch.append((kind, value))
                 if kind == "error":
                     log.debug("LLM call failed: %s", value)
                     raise value
-                yield kind, value
+                yield batch
                 if kind == "end":
                     return
         finally:

@@ -65,6 +65,7 @@ class Passage:
     title: str = ""
     sentences: tuple[str, ...] = ()
     vectors: np.ndarray | None = field(default=None, repr=False)
+    note_id: str = ""  # the note it comes from (never sent to the LLM; the title is)
 
 
 @dataclass(frozen=True)

@@ -247,12 +247,13 @@ def _paced(steps):
     being produced, the rest of the answer in one step. The whole answer is composed before the
     first block shows, so streaming it is for the eye only, and every streamed step costs the
     worker CPU (measured: about a quarter of a chat answer's); under load that CPU goes to the
-    people waiting instead. The first step (the question shown, "searching") always goes out."""
+    people waiting instead. The first step (the question shown, "searching") always goes out, and
+    so do the steps of an LLM writing (each a sentence checked, seconds apart: the wait is the LLM's)."""
     held = None
     for number, step in enumerate(steps):
         if held is not None and step.sources is None:
             step.sources = held.sources  # a skipped step's sources panel still has to be shown
-        if number > 0 and _in_flight.count > 1:
+        if number > 0 and _in_flight.count > 1 and not step.writing:
             held = step
             continue
         held = None

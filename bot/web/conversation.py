@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from ..errors import FilterError, NotReady, QuestionError, StoreError
 from ..models import Answer
 from ..query.answer import check_question
-from .render import answer_blocks, as_sentence, question_markdown, sources_panel_html
+from .render import answer_blocks, as_sentence, question_markdown, sources_panel_html, writing_markdown
 from .runtime import AppRuntime
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,7 @@ class Step:
     sources: str | None = None
     notice: str = ""
     keep_question: str | None = None  # put this back in the box (the question could not be asked)
+    writing: bool = False  # an LLM is writing the answer: a step a checked sentence
 
 
 def respond(
@@ -115,7 +116,9 @@ def respond(
 
     The steps are honest: "searching" while the index is searched, then the composed answer
     shown block by block (the lead line, each quoted passage with its numbered citation, the
-    sources) as soon as it exists; nothing is slowed down to look typed.
+    sources) as soon as it exists; nothing is slowed down to look typed. With an LLM configured,
+    the quotes go to the sources panel while it writes, and each of its sentences appears once
+    it has been checked against them, never before; then the whole answer, quotes included.
     """
     try:
         question = check_question(question, runtime.settings.max_question_chars)
@@ -143,7 +146,7 @@ def respond(
 
     started = time.perf_counter()
     try:
-        answer = runtime.ask(question, history, filters or None)
+        steps = runtime.ask_stream(question, history, filters or None)
     except QuestionError as exc:
         turn.reply = as_sentence(str(exc))
         yield Step(conversation.messages(), keep_question=question)
@@ -162,11 +165,32 @@ def respond(
         turn.reply = FAILED
         yield Step(conversation.messages(), keep_question=question)
         return
+    library = runtime.library
+    turn.index_version = library.version if library is not None else None
+    panel = None
+    answer = None
+    shown_sentences = 0
+    try:
+        for step in steps:
+            answer = step.answer
+            if step.done:
+                break
+            if panel is None:  # the quotes the LLM is reading, beside the chat while it writes
+                panel = sources_panel(runtime, answer, root_path)
+                turn.reply = writing_markdown(answer, root_path)
+                yield Step(conversation.messages(), sources=panel, writing=True)
+            elif len(answer.sentences) > shown_sentences:
+                shown_sentences = len(answer.sentences)
+                turn.reply = writing_markdown(answer, root_path)  # a sentence appears once checked
+                yield Step(conversation.messages(), writing=True)
+    except Exception:  # the synthesis never raises for the LLM's failures; this is a bug
+        log.exception("answering %r failed while writing", question[:200])
+        turn.reply = FAILED
+        yield Step(conversation.messages(), keep_question=question)
+        return
     seconds = time.perf_counter() - started
     log.debug("answered in %.3f s: %r", seconds, question[:200])
 
-    library = runtime.library
-    turn.index_version = library.version if library is not None else None
     panel = sources_panel(runtime, answer, root_path)
     blocks = answer_blocks(answer, root_path)
     for shown in range(1, len(blocks) + 1):

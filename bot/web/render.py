@@ -55,7 +55,44 @@ def answer_blocks(answer: Answer, root_path: str = "") -> list[str]:
         nearest = " · ".join(f"[{md_escape(s.title)}]({s.url})" for s in answer.suggestions)
         text = f"{text}\n\n**The nearest notes:** {nearest}"
     text = _NOTE_LINK.sub(lambda m: f"]({root_path}{m.group(1)}", text)
-    return [block for block in text.split("\n\n") if block.strip()]
+    blocks = [block for block in text.split("\n\n") if block.strip()]
+    if answer.mode == "synthesized" and blocks:
+        blocks[-1] = checked_note_html(answer)  # its last line, with what was dropped and why
+    return blocks
+
+
+WRITING = "_Writing an answer from the quotes beside the chat; each sentence shows once it is checked…_"
+
+
+def writing_markdown(answer: Answer, root_path: str = "") -> str:
+    """What the chat shows while an LLM writes: the sentences checked so far, and that it is writing."""
+    prose = _NOTE_LINK.sub(lambda m: f"]({root_path}{m.group(1)}", answer.answer) if answer.sentences else ""
+    return f"{prose}\n\n{WRITING}" if prose else WRITING
+
+
+def checked_note_html(answer: Answer) -> str:
+    """The small "checked against the quotes" note under a synthesized answer: what was left out
+    and why, on hover (its title) or click (it opens). Everything in it is escaped."""
+    dropped = answer.dropped
+    if not dropped:
+        summary = "✓ Checked against the quotes"
+        title = "Every sentence cites a quote below, and was checked against it: its numbers, words and meaning."
+        return f'<span class="nb-checked" title="{escape(title)}">{escape(summary)}</span>'
+    count = len(dropped)
+    summary = f"✓ Checked against the quotes: {count} sentence{'s' if count != 1 else ''} left out"
+    lines = [f"“{d.text}” — {d.reason}" for d in dropped]
+    items = "".join(f"<li>{_inert(line)}</li>" for line in lines)
+    return (f'<details class="nb-checked"><summary title="{_inert(chr(10).join(lines))}">{escape(summary)}</summary>'
+            f"<ul>{items}</ul></details>")
+
+
+_MARKDOWN_PUNCTUATION = str.maketrans({c: f"&#{ord(c)};" for c in "[]()*_`\\!#|~<>&\"'"})
+
+
+def _inert(text: str) -> str:
+    """Text for HTML inside the chat's Markdown: every character that HTML or Markdown could read
+    as markup (a tag, a link, emphasis) written as an entity."""
+    return text.translate(_MARKDOWN_PUNCTUATION)
 
 
 def parse_highlight(value: str | None, text_length: int) -> tuple[int, int] | None:

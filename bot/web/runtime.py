@@ -14,17 +14,13 @@ its own thread, so chats never wait for it. With an embedded store the app owns 
 purpose starts with "app", so a `bot ingest` run beside it is told to use the re-index button
 instead). With a Chroma server the app never ingests: every `BOT_POLL_SECONDS` it checks that
 the server is up and whether `bot ingest` (run elsewhere) committed a new version, which it
-loads beside the one it serves and swaps in whole. While the server is down, questions and searches fail at
-once with `StoreUnavailable` (the API's 503) instead of waiting on it, `/readyz`
-says "unavailable", and the first successful check brings everything back.
-
-What it says: `readiness()` is the state and version alone (`/readyz`: ready, starting,
-building, unavailable); `public_reason()` says in words why it is not ready (no exception text,
-URLs or paths); `status()` is everything, errors included, for the log and signed-in users.
-
-A failure that a retry can't fix (the store locked by another process, an index built by an
-older version, no embedding model) is `fatal`: the server stops with its message. A store that
-is merely unavailable is retried.
+loads beside the one it serves and swaps in whole. While the server is down, questions and
+searches fail at once with `StoreUnavailable` (the API's 503), `/readyz` says "unavailable", and
+the first successful check brings everything back. `readiness()` is the state and version alone
+(`/readyz`); `public_reason()` says in words why it is not ready (no exception text, URLs or
+paths); `status()` is everything, errors included, for the log and signed-in users. A failure a
+retry can't fix (the store locked by another process, an index built by an older version, no
+embedding model) is `fatal`: the server stops with its message.
 """
 
 from __future__ import annotations
@@ -167,6 +163,10 @@ class AppRuntime:
     def ask(self, question: str, history: Sequence[dict] | None = None, filters: dict | None = None) -> Answer:
         """`Bot.ask` against the served index."""
         return self._against_store(lambda bot: bot.ask(question, history, filters))
+
+    def ask_stream(self, question: str, history: Sequence[dict] | None = None, filters: dict | None = None):
+        """`Bot.ask_stream` on the served index: searched now; the LLM's checked sentences as iterated."""
+        return self._against_store(lambda bot: bot.ask_stream(question, history, filters))
 
     def search(self, query: str, k: int = 10, filters: dict | None = None) -> list[SearchHit]:
         """`Bot.search` against the served index."""
@@ -316,7 +316,7 @@ class AppRuntime:
         query model's copy and torch's first run (about a second); done while the page loads."""
         started = time.perf_counter()
         try:
-            bot.ask("warm up")
+            bot.respond("warm up")  # the read path only: a start never calls the LLM
         except Exception as exc:  # a real question will meet the same problem and report it
             log.debug("warm-up question failed: %s", exc)
         log.debug("warmed up in %.2f s", time.perf_counter() - started)

@@ -10,6 +10,7 @@ chunked transfer encoding, ending with `data: [DONE]`. What it answers is script
 
     behaviour                          answer
     {"reply": "text", "chunk": 12}     the text (streamed in pieces of `chunk` characters)
+    {"reply": ..., "pace": 0.05}       a streamed piece every 0.05 s (an LLM writing as it goes)
     {"sleep": 5, "reply": ...}         the same after 5 s without a byte (a slow server)
     {"status": 500, "error": "msg"}    that status with an OpenAI-style error body
     {"malformed": true}                200 with a body that is no chat completion (HTML; in a stream,
@@ -140,7 +141,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         text = behaviour.get("reply", "")
         if stream:
-            self._stream_reply(text, model, int(behaviour.get("chunk", 12)), bool(behaviour.get("no_done")))
+            self._stream_reply(text, model, int(behaviour.get("chunk", 12)), bool(behaviour.get("no_done")),
+                               float(behaviour.get("pace", 0)))
         else:
             self._json(200, {
                 "id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()), "model": model,
@@ -149,10 +151,12 @@ class Handler(BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
             })
 
-    def _stream_reply(self, text: str, model: str, chunk: int, no_done: bool) -> None:
+    def _stream_reply(self, text: str, model: str, chunk: int, no_done: bool, pace: float = 0.0) -> None:
         self._start_stream()
         self._send_event(json.dumps(_chunk(model, {"role": "assistant", "content": ""}, None)))
         for start in range(0, len(text), max(1, chunk)):
+            if pace and STOP.wait(pace):
+                return
             self._send_event(json.dumps(_chunk(model, {"content": text[start:start + chunk]}, None)))
         if not no_done:
             self._send_event(json.dumps(_chunk(model, {}, "stop")))
@@ -215,8 +219,16 @@ def _chunk(model: str, delta: dict, finish_reason: str | None) -> dict:
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
 
 
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up (a deadline, or a keep-alive connection closed) is no error."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def serve(port: int = 0) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = Server(("127.0.0.1", port), Handler)
     server.daemon_threads = True
 
     def stop(*_):

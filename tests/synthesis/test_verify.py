@@ -79,7 +79,7 @@ def test_faithful_paraphrases_are_kept(embedder, passages):
     ("The result comes from arXiv:2507.99999 [1].", "fact",
      "the arXiv id 2507.99999 is in none of the cited passages"),
     ("RLHF does not reward confident single-turn answers over clarifying questions [3].", "negation",
-     'not supported by [3]: it says "not", and the closest sentences there say no such thing'),
+     'not supported by [3]: it says "not reward" where the passage it paraphrases says "rewarding"'),
 ])
 def test_each_kind_of_error_is_dropped_with_its_reason(embedder, passages, sentence, check, reason):
     result = verify(sentence, passages, embedder.encode)
@@ -99,9 +99,13 @@ def test_a_claim_from_a_passage_that_was_not_cited_is_dropped(embedder, passages
 
 
 def test_a_claim_not_in_the_cited_passage_is_dropped(embedder, passages):
+    # 4 of its 9 terms are in passage 4: under a coverage threshold of 0.5 it is dropped. At the
+    # calibrated 0.4 (bench/synthesis_verifier.py) this borderline sentence gets through: one of the
+    # misses the benchmark counts, not a behaviour wanted.
     result = verify("Reinforcement learning with verifiable rewards teaches base models new reasoning [4].",
-                    passages, embedder.encode)
+                    passages, embedder.encode, min_coverage=0.5)
     assert [d.check for d in result.dropped] == ["coverage"]
+    assert '(44%; missing "reinforcement", "learning", "teaches", "base")' in result.dropped[0].reason
 
 
 def test_similarity_is_a_second_net_for_swapped_citations(embedder, passages):
@@ -146,11 +150,11 @@ def test_embedding_calls_are_batched(embedder, passages):
     verifier.finish()
     assert [len(c) for c in calls[1:]] == [4, 1]  # the four complete sentences together; the last one
     assert len(verifier.result.kept) == 5
-    # clauses only when needed: a negated sentence looks for the clause it paraphrases
+    # a negated sentence is matched to what it paraphrases by its terms: no clause is embedded for it
     verifier.feed(" " + FAITHFUL[4])
     verifier.finish()
-    assert len(calls) == 5 and calls[3] == [FAITHFUL[4].removesuffix(" [2].") + "."]
-    assert calls[4] and all(text in passages[1].text for text in calls[4])  # the clauses of passage 2
+    assert len(calls) == 4 and calls[3] == [FAITHFUL[4].removesuffix(" [2].") + "."]
+    assert len(verifier.result.kept) == 6
 
 
 def test_sentence_vectors_from_the_index_are_used(embedder, passages):
