@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models import Note
-from ..notes.chunks import embedding_text, segment_note
+from ..notes.chunks import embedding_text, segment_note, sentence_rows
 from ..notes.collection import build_notes
 from ..notes.files import Skipped, read_notes
 from ..notes.formats import ParsedFile, format_for
@@ -265,8 +265,8 @@ def _store_group(group, vectors: np.ndarray, store: Store, dimension: int) -> No
         quotable_rows = [i for i, q in enumerate(segments.quotable) if q]
         sentence_vecs[quotable_rows] = vectors[row:row + len(quotable_rows)]
         row += len(quotable_rows)
-        for number, chunk in enumerate(segments.chunks):
-            inside = [i for i, (s, e) in enumerate(segments.sentences) if s >= chunk.start and e <= chunk.end]
+        for number, (chunk, inside) in enumerate(zip(segments.chunks, sentence_rows(segments.chunks, segments.sentences))):
+            inside = list(inside)
             meta = {
                 "note_key": key,
                 "note_id": note.id,

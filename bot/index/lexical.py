@@ -103,10 +103,12 @@ class LexicalIndex:
         (directory / "lexical.json").write_text(json.dumps({"size": self.size}))
 
     @classmethod
-    def load(cls, directory: Path) -> LexicalIndex:
-        model = _bm25s().BM25.load(str(directory / "bm25"), show_progress=False, verbosity=0)
+    def load(cls, directory: Path, *, mmap: bool = False) -> LexicalIndex:
+        """The saved index; `mmap` maps its score matrix read-only instead of reading it in."""
+        model = _bm25s().BM25.load(str(directory / "bm25"), show_progress=False, verbosity=0, mmap=mmap)
         size = json.loads((directory / "lexical.json").read_text())["size"]
-        return cls(model, dict(model.vocab_dict), np.load(directory / "idf.npy"), size)
+        idf = np.load(directory / "idf.npy", mmap_mode="r" if mmap else None)
+        return cls(model, dict(model.vocab_dict), idf, size)
 
 
 

@@ -35,7 +35,7 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 4  # 4: title terms per name (title and aliases), chunk headings in BM25
+CACHE_FORMAT = 5  # 5: one .npy per array, memory-mapped (4: title terms per name, headings in BM25)
 
 
 @dataclass
@@ -136,6 +136,7 @@ def load_snapshot(store: Store, version: int, dimension: int, cache_root: Path |
     if cache_dir is not None:
         try:
             _write_cache(snapshot, cache_dir)
+            return _read_cache(cache_dir)  # mapped: the builder shares the pages too
         except OSError as exc:
             log.warning("could not cache the index at %s (%s)", cache_dir, exc)
     return snapshot
@@ -215,7 +216,10 @@ def _write_cache(snapshot: Snapshot, directory: Path) -> None:
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=directory.parent))
     try:
-        np.savez(staging / "arrays.npz", **{name: getattr(snapshot, name) for name in _ARRAYS})
+        arrays = staging / "arrays"
+        arrays.mkdir()
+        for name in _ARRAYS:
+            np.save(arrays / f"{name}.npy", np.ascontiguousarray(getattr(snapshot, name)))
         with open(staging / "notes.jsonl", "w", encoding="utf-8") as handle:
             for note in snapshot.notes:
                 handle.write(note.model_dump_json() + "\n")
@@ -235,11 +239,15 @@ def _write_cache(snapshot: Snapshot, directory: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _read_cache(directory: Path) -> Snapshot:
+def _read_cache(directory: Path, *, shared: bool = True) -> Snapshot:
+    """The cached snapshot; `shared` maps its arrays (and BM25's) read-only from the files, so
+    the workers on one host share those pages through the OS page cache instead of each holding
+    a copy (`shared=False` reads them into private memory: the before of bench/memory.py)."""
     meta = json.loads((directory / "meta.json").read_text())
     if meta.get("format") != CACHE_FORMAT:
         raise ValueError("cache format changed")
-    arrays = np.load(directory / "arrays.npz")
+    mode = "r" if shared else None
+    arrays = {name: np.load(directory / "arrays" / f"{name}.npy", mmap_mode=mode) for name in _ARRAYS}
     with open(directory / "notes.jsonl", encoding="utf-8") as handle:
         notes = [Note.model_validate_json(line) for line in handle if line.strip()]
     return Snapshot(
@@ -247,9 +255,9 @@ def _read_cache(directory: Path) -> Snapshot:
         notes=notes,
         chunk_ids=json.loads((directory / "chunk_ids.json").read_text()),
         terms={term: i for i, term in enumerate(json.loads((directory / "terms.json").read_text()))},
-        lexical=LexicalIndex.load(directory / "lexical"),
+        lexical=LexicalIndex.load(directory / "lexical", mmap=shared),
         store_chunks=int(meta.get("store_chunks", 0)),
-        **{name: arrays[name] for name in _ARRAYS},
+        **arrays,
     )
 
 

@@ -21,6 +21,7 @@ hints a section's heading carries) or has no word in it (a lone "-").
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -60,10 +61,12 @@ def segment_note(
     heading_tokens = max(count_tokens(_headings(note)))
     budget = max(16, min(chunk_tokens, window - SPECIAL_TOKENS - heading_tokens))
     sentences, tokens = _fit_sentences(text, raw, count_tokens, budget)
-    chrome = [(section.start, _content(note, section)) for section in note.sections]
-    quotable = [_quotable(text, s, e, chrome) for s, e in sentences]
+    chrome = sorted((section.start, _content(note, section)) for section in note.sections)
+    chrome_starts = [a for a, _ in chrome]
+    quotable = [_quotable(text, s, e, chrome, chrome_starts) for s, e in sentences]
     section_starts = sorted(section.start for section in note.sections)
     paragraph_of = _paragraph_index(text, sentences)
+    paragraph_rest = _paragraph_rest(tokens, paragraph_of)
 
     groups: list[list[int]] = []
     current: list[int] = []
@@ -73,8 +76,7 @@ def segment_note(
             section_starts, sentences[current[0]][0]
         )
         new_paragraph = bool(current) and paragraph_of[index] != paragraph_of[current[-1]]
-        paragraph_rest = sum(tokens[j] for j in range(index, len(sentences)) if paragraph_of[j] == paragraph_of[index])
-        prefer_break = new_paragraph and used >= budget // 2 and used + paragraph_rest > budget
+        prefer_break = new_paragraph and used >= budget // 2 and used + paragraph_rest[index] > budget
         if current and (new_section or used + tokens[index] > budget or prefer_break):
             groups.append(current)
             current = [] if new_section else _overlap(current, tokens, overlap_tokens, budget - tokens[index])
@@ -203,6 +205,40 @@ def _paragraph_index(text: str, sentences: list[Span]) -> list[int]:
     return indexes
 
 
+def _paragraph_rest(tokens: list[int], paragraph_of: list[int]) -> list[int]:
+    """Tokens from each sentence to the end of its paragraph (one pass from the back: linear).
+
+        >>> _paragraph_rest([3, 4, 5, 6], [0, 0, 1, 1])
+        [7, 4, 11, 6]
+    """
+    rest = [0] * len(tokens)
+    following = 0
+    for index in range(len(tokens) - 1, -1, -1):
+        same = index + 1 < len(tokens) and paragraph_of[index + 1] == paragraph_of[index]
+        following = tokens[index] + (following if same else 0)
+        rest[index] = following
+    return rest
+
+
+def sentence_rows(chunks: Sequence[Chunk], sentences: Sequence[Span]) -> list[range]:
+    """The rows of `sentences` (sorted by start) that lie inside each chunk, by bisection.
+
+        >>> sentence_rows([Chunk(id="n#0", note_id="n", title="", start=0, end=9, text="")],
+        ...               [(0, 4), (5, 9), (10, 14)])
+        [range(0, 2)]
+    """
+    starts = [start for start, _ in sentences]
+    ends = [end for _, end in sentences]
+    rows = []
+    for chunk in chunks:
+        first = bisect_left(starts, chunk.start)
+        last = first
+        while last < len(sentences) and ends[last] <= chunk.end:
+            last += 1
+        rows.append(range(first, last))
+    return rows
+
+
 def _headings(note: Note) -> list[str]:
     """Every heading a chunk of the note can get (for the token budget)."""
     heading = note_heading(note)
@@ -235,7 +271,8 @@ def _cut_at(text: str, spans: list[Span], cuts: list[int]) -> list[Span]:
     cuts = sorted(set(cuts))
     out: list[Span] = []
     for start, end in spans:
-        pieces = [start] + [c for c in cuts if start < c < end] + [end]
+        inside = cuts[bisect_right(cuts, start):bisect_left(cuts, end)]
+        pieces = [start, *inside, end]
         for a, b in zip(pieces, pieces[1:]):
             while a < b and text[a].isspace():
                 a += 1
@@ -246,15 +283,21 @@ def _cut_at(text: str, spans: list[Span], cuts: list[int]) -> list[Span]:
     return out
 
 
-def _quotable(text: str, start: int, end: int, chrome: list[Span]) -> bool:
+def _quotable(text: str, start: int, end: int, chrome: list[Span], chrome_starts: list[int]) -> bool:
     sentence = text[start:end]
     if _HEADING.match(sentence) or not any(ch.isalnum() for ch in sentence):
         return False
-    return not any(a <= start and end <= b for a, b in chrome if b > a)
+    # chrome spans (a section's heading lines) start at distinct, sorted section starts and don't
+    # overlap: only the last one starting at or before the sentence can hold it
+    last = bisect_right(chrome_starts, start) - 1
+    if last < 0:
+        return True
+    a, b = chrome[last]
+    return not (b > a and a <= start and end <= b)
 
 
 def _section_at(section_starts: list[int], position: int) -> int:
-    return sum(1 for start in section_starts if start <= position)
+    return bisect_right(section_starts, position)
 
 
 def _section_title(note: Note, position: int) -> str:

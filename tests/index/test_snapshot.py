@@ -84,9 +84,19 @@ def test_the_cache_round_trip_gives_the_same_snapshot_without_reading_the_store(
     root = cache_root(settings)
     built = load_snapshot(store, 1, embedder.dimension, root)
     [cached] = list(root.glob("*/v1"))
-    assert (cached / "meta.json").exists() and (cached / "arrays.npz").exists()
+    assert (cached / "meta.json").exists() and (cached / "arrays" / "sentence_vectors.npy").exists()
     store.close()  # from here any read of the store would fail: the snapshot must come from disk
     same_snapshot(load_snapshot(store, 1, embedder.dimension, root), built)
+
+
+def test_a_cached_snapshot_maps_its_arrays_from_disk_read_only(store, embedder, settings):
+    # mapped, not copied: the workers on one host share these pages (bench/memory.py measures it)
+    snapshot = load_snapshot(store, 1, embedder.dimension, cache_root(settings))
+    for name in ("sentence_vectors", "sentence_term_ids", "chunk_start", "note_vectors"):
+        array = getattr(snapshot, name)
+        assert isinstance(array, np.memmap) or isinstance(array.base, np.memmap), name
+        assert not array.flags.writeable, name
+    assert snapshot.lexical.search("sleep", k=1)[0].size == 1  # BM25 works on its mapped matrix
 
 
 def test_the_cache_keeps_only_the_newest_version(store, embedder, settings, notes):
@@ -105,7 +115,10 @@ def test_a_damaged_cache_is_rebuilt_never_trusted(store, embedder, settings, cap
     built = load_snapshot(store, 1, embedder.dimension, root)
     [cached] = list(root.glob("*/v1"))
     if damage == "arrays":
-        (cached / "arrays.npz").write_bytes(b"not a numpy archive")
+        # a new file in its place: `built` maps the old one (the bot itself never writes a cache
+        # file in place; overwriting a mapped file would pull pages from under its readers)
+        (cached / "arrays" / "sentence_vectors.npy").unlink()
+        (cached / "arrays" / "sentence_vectors.npy").write_bytes(b"not a numpy array")
     elif damage == "notes":
         (cached / "notes.jsonl").write_text('{"id": "half a no', encoding="utf-8")
     elif damage == "meta":
