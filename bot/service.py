@@ -98,7 +98,8 @@ class Bot:
                                     progress=progress)
                 log.info("%s", report.summary())
                 version = report.version
-            snapshot = load_snapshot(store, version, embedder.dimension, cache_root(settings))
+            snapshot = load_snapshot(store, version, embedder.dimension, cache_root(settings),
+                                     shared=settings.share_index_memory)
         except BaseException:
             store.close()
             raise

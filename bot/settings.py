@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     max_jsonl_bytes: int = Field(
         2_000_000_000, description="A .jsonl file larger than this is skipped."
     )
+    share_index_memory: bool = Field(
+        True,
+        description="Map the served index's arrays (sentence vectors, term tables, BM25) read-only from "
+        "their cache files under the data dir, so the workers on one host share those pages. Turn off only "
+        "where memory-mapped files misbehave (some network file systems): each worker then reads its own copy.",
+    )
 
     # --- embeddings and chunks --------------------------------------------------------
     embedding_model: str = Field(

@@ -41,7 +41,8 @@ class Index:
             version = self.store.version()
             if version == self._snapshot.version:
                 return False
-            snapshot = load_snapshot(self.store, version, self.embedder.dimension, cache_root(self.settings))
+            snapshot = load_snapshot(self.store, version, self.embedder.dimension, cache_root(self.settings),
+                                     shared=self.settings.share_index_memory)
             self._snapshot = snapshot  # one assignment: readers see the old or the new, whole
             log.info("now serving index version %d", version)
             return True

@@ -120,12 +120,14 @@ def note_names(note: Note) -> list[str]:
     return list(dict.fromkeys(name for name in [note.title, *note.aliases] if name))
 
 
-def load_snapshot(store: Store, version: int, dimension: int, cache_root: Path | None) -> Snapshot:
-    """The snapshot of `version`, from the local cache when it has it, else from the store."""
+def load_snapshot(store: Store, version: int, dimension: int, cache_root: Path | None, *,
+                  shared: bool = True) -> Snapshot:
+    """The snapshot of `version`, from the local cache when it has it, else from the store (and
+    then cached); `shared` maps the cached arrays rather than reading them in (see `_read_cache`)."""
     cache_dir = _cache_dir(cache_root, store, version) if cache_root else None
     if cache_dir is not None and (cache_dir / "meta.json").exists():
         try:
-            return _read_cache(cache_dir)
+            return _read_cache(cache_dir, shared=shared)
         except Exception as exc:  # a damaged cache is rebuilt, never trusted
             log.warning("ignoring damaged index cache %s (%s)", cache_dir, exc)
     started = time.perf_counter()
@@ -136,7 +138,7 @@ def load_snapshot(store: Store, version: int, dimension: int, cache_root: Path |
     if cache_dir is not None:
         try:
             _write_cache(snapshot, cache_dir)
-            return _read_cache(cache_dir)  # mapped: the builder shares the pages too
+            return _read_cache(cache_dir, shared=shared)  # mapped: the builder shares the pages too
         except OSError as exc:
             log.warning("could not cache the index at %s (%s)", cache_dir, exc)
     return snapshot

@@ -164,3 +164,10 @@ def test_closing_the_index_releases_the_store(store, embedder, settings):
     index = Index(settings, store, embedder, load_snapshot(store, 1, embedder.dimension, None))
     index.close()
     Store.open(settings, embedder.fingerprint).close()  # the lock is free again
+
+
+def test_with_sharing_off_a_cached_snapshot_is_read_into_private_memory(store, embedder, settings):
+    built = load_snapshot(store, 1, embedder.dimension, cache_root(settings))
+    private = load_snapshot(store, 1, embedder.dimension, cache_root(settings), shared=False)
+    assert not isinstance(private.sentence_vectors, np.memmap) and private.sentence_vectors.base is None
+    same_snapshot(private, built)
