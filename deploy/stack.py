@@ -112,11 +112,21 @@ class Stack:
         self.workers = workers
         self.log = log
         self.bin = Path(sys.executable).parent
-        self.chroma_port = free_port()  # `chroma run` itself, on loopback
-        self.chroma_proxy_port = free_port()  # nginx in front of it, checking the token
+        taken: set[int] = set()  # a port is free until someone listens: never hand one out twice
+
+        def port(consecutive: int = 1) -> int:
+            while True:
+                first = free_port(consecutive)
+                wanted = set(range(first, first + consecutive))
+                if not wanted & taken:
+                    taken.update(wanted)
+                    return first
+
+        self.chroma_port = port()  # `chroma run` itself, on loopback
+        self.chroma_proxy_port = port()  # nginx in front of it, checking the token
         self.chroma_token = secrets.token_hex(32)
-        self.worker_port = free_port(workers)
-        self.proxy_port = free_port()
+        self.worker_port = port(workers)
+        self.proxy_port = port()
         self.prefix = "/bot"
         self.url = f"http://127.0.0.1:{self.proxy_port}{self.prefix}/"
         self.processes: dict[str, subprocess.Popen] = {}
