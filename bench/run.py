@@ -12,6 +12,8 @@ measure each other):
     ingest      bench/ingest_throughput.py ingest against raw model.encode; re-ingests
     scale       bench/scale.py            5k / 50k / 300k chunks: latency, memory, disk, recall
     cold_start  bench/app_cold_start.py   `python app.py` to the first answer in Chromium
+    memory      bench/memory.py           PSS of 1 and 2 workers, index arrays mapped or private
+    linear      bench/linear.py           chunking a 10x longer note takes ~10x the time
 
 Each writes bench/results/<name>.json and <name>.md (and PNG plots); this script then writes
 bench/results/summary.md (every target beside its measured figure) and puts the summary, the
@@ -39,6 +41,8 @@ BENCHMARKS = {
     "ingest": ["bench/ingest_throughput.py"],
     "scale": ["bench/scale.py"],
     "cold_start": ["bench/app_cold_start.py"],
+    "memory": ["bench/memory.py"],
+    "linear": ["bench/linear.py"],
 }
 # ours on SciFact train, what no speed-up may lose: nDCG@10 as before the encoder moved to
 # onnxruntime (bench/quality.py, 2026-11-22); quote hit@1 and tight@1 as the tight-quote picker
@@ -53,7 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"some of {', '.join(BENCHMARKS)} (default: all)")
     parser.add_argument("--cold", action="store_true", help="also time the full SciFact ingest from an empty cache")
     parser.add_argument("--no-readme", action="store_true", help="leave README.md alone")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: rebuild summary.md and the README's section from the results on disk")
     args = parser.parse_args(argv)
+    if args.report_only:
+        (RESULTS / "summary.md").write_text(summarize({}, images=""))
+        if not args.no_readme:
+            update_readme(summarize({}, images="bench/results/"))
+        return 0
     if not (SCIFACT / "corpus.jsonl").exists():
         print(f"the benchmarks need SciFact in BEIR format at {SCIFACT}", file=sys.stderr)
         return 2
@@ -89,7 +100,8 @@ def _load(name: str) -> dict | None:
 def targets() -> list[list[str]]:
     """Every target of the suite beside the figure measured for it (from the latest results)."""
     rows = []
-    latency, ingest, scale, cold = (_load(n) for n in ("latency", "ingest", "scale", "cold_start"))
+    latency, ingest, scale, cold, memory, linear = (
+        _load(n) for n in ("latency", "ingest", "scale", "cold_start", "memory", "linear"))
 
     def row(target, measured, met):
         rows.append([target, measured, "yes" if met else "**no**"])
@@ -130,6 +142,14 @@ def targets() -> list[list[str]]:
         row("cold start: `python app.py` to the first answer ≤ 15 s",
             ", ".join(f"{n} {s['first_answer_s_median']:.1f} s" for n, s in cold["collections"].items()),
             worst <= 15)
+    if memory:
+        largest = memory["points"][-1]
+        adds = largest["second_worker_adds_shared"]
+        row(f"the 2nd worker on a host adds ≤ 30% of the first's memory (PSS) at {largest['chunks']:,} chunks",
+            f"{adds:.0%} (arrays read into each worker: {largest['second_worker_adds_private']:.0%})", adds <= 0.30)
+    if linear:
+        worst = max(r["ratio"] for r in linear["results"])
+        row("chunking a 10× longer note takes ~10× the time (≤ 13×)", f"{worst:.1f}× (worst shape)", worst <= 13)
     return rows
 
 
