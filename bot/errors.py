@@ -67,6 +67,18 @@ class NoteFormatError(BotError, ValueError):
     http_status = 422
 
 
+class NoteReadError(NoteFormatError):
+    """A file that failed unexpectedly (an I/O error while reading it): reported as failed, not skipped."""
+
+
+class PathNotFound(InputError):
+    """A path named on the command line does not exist."""
+
+
+class IngestFailed(BotError):
+    """Ingest finished, but some files failed (not merely skipped); the report names them."""
+
+
 class EmbeddingModelError(BotError, RuntimeError):
     """The embedding model could not be loaded."""
 

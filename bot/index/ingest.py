@@ -31,6 +31,7 @@ from ..notes.formats import ParsedFile, format_for
 from ..settings import Settings
 from .embedder import Embedder
 from .records import FOREVER, note_key, pack_sentences
+from .report import file_entries, read_report, report_path, write_report
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -53,16 +54,27 @@ class IngestReport:
     embedded_texts: int = 0  # texts the model encoded (not found in the embedding cache)
     version: int = 0
     seconds: float = 0.0
+    files: list[dict] = field(default_factory=list)  # this run's per-file report (see `report`)
+    parsed: list[ParsedFile] = field(default_factory=list, repr=False)
 
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.removed)
 
+    @property
+    def failed(self) -> list[Skipped]:
+        """Files that failed unexpectedly (a parser error, an I/O error), not merely skipped."""
+        return [s for s in self.skipped if s.failed]
+
     def summary(self) -> str:
+        failed = len(self.failed)
+        skipped = len(self.skipped) - failed
+        indexed = len(self.parsed)
         return (
             f"{self.notes} notes: {len(self.added)} added, {len(self.updated)} updated, "
             f"{self.unchanged} unchanged, {len(self.removed)} removed; {self.chunks} chunks; "
-            f"{len(self.skipped)} files skipped; {self.seconds:.1f} s (index version {self.version})"
+            f"{indexed + skipped + failed} files: {indexed} indexed, {skipped} skipped, {failed} failed; "
+            f"{self.seconds:.1f} s (index version {self.version})"
         )
 
     def as_dict(self) -> dict:
@@ -73,7 +85,9 @@ class IngestReport:
             "unchanged": self.unchanged,
             "removed": len(self.removed),
             "chunks": self.chunks,
-            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped if not s.failed],
+            "failed": [{"path": s.path, "reason": s.reason} for s in self.failed],
+            "files": self.files,
             "warnings": self.warnings,
             "embedded_texts": self.embedded_texts,
             "version": self.version,
@@ -93,9 +107,53 @@ def ingest(
     rebuild: bool = False,
     progress: bool = True,
 ) -> IngestReport:
-    """Index the notes under `paths` (default: the configured notes folders) as a new version."""
-    started = time.perf_counter()
+    """Index the notes under `paths` (default: the configured notes folders) as a new version.
+
+    The per-file report and the last ingest's figures (or its error) are written beside the
+    index (`bot.index.report`) whether the run succeeds or not.
+    """
     scope = [Path(p).resolve() for p in (paths or settings.notes_dirs)]
+    where = report_path(settings, store.name)
+    started_at = _now()
+    try:
+        report = _ingest(scope, settings, store, embedder, rebuild=rebuild, progress=progress)
+    except Exception as exc:
+        stored = read_report(where)
+        stored["last_ingest"] = {
+            "started": started_at, "finished": _now(), "added": 0, "updated": 0, "removed": 0,
+            "skipped": 0, "failed": 0, "error": f"{exc.__class__.__name__}: {exc}",
+        }
+        _save(where, stored)
+        raise
+    chunks_by_path: dict[str, int] = {}
+    for record in store.note_records():
+        if record.live_at(report.version):
+            chunks_by_path[record.path] = chunks_by_path.get(record.path, 0) + (record.chunks or 0)
+    previous = [] if rebuild else read_report(where)["files"]
+    finished_at = _now()
+    report.files = file_entries(report.parsed, report.skipped, chunks_by_path, previous, _scope_test(scope), finished_at)
+    failed = len(report.failed)
+    _save(where, {
+        "last_ingest": {
+            "started": started_at, "finished": finished_at, "added": len(report.added),
+            "updated": len(report.updated), "removed": len(report.removed),
+            "skipped": len(report.skipped) - failed, "failed": failed, "error": None,
+        },
+        "files": report.files,
+    })
+    return report
+
+
+def _save(where: Path, report: dict) -> None:
+    try:
+        write_report(where, report)
+    except OSError as exc:  # the index itself is committed; a report that can't be written is logged
+        log.warning("could not write the index report %s: %s", where, exc)
+
+
+def _ingest(scope: list[Path], settings: Settings, store: Store, embedder: Embedder, *,
+            rebuild: bool, progress: bool) -> IngestReport:
+    started = time.perf_counter()
     report = IngestReport()
     if rebuild:
         log.info("rebuilding %s from scratch", store.name)
@@ -109,6 +167,7 @@ def ingest(
     store.chunks(create=True)
 
     parsed, report.skipped, report.warnings = read_notes(scope, settings)
+    report.parsed = parsed
     for item in report.skipped:
         log.warning("skipped %s: %s", item.path, item.reason)
     for warning in report.warnings:
