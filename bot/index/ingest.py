@@ -56,6 +56,7 @@ class IngestReport:
     seconds: float = 0.0
     files: list[dict] = field(default_factory=list)  # this run's per-file report (see `report`)
     parsed: list[ParsedFile] = field(default_factory=list, repr=False)
+    note_hashes: dict[str, list[str]] = field(default_factory=dict, repr=False)  # source path -> hashes
 
     @property
     def changed(self) -> bool:
@@ -131,7 +132,7 @@ def ingest(
             chunks_by_path[record.path] = chunks_by_path.get(record.path, 0) + (record.chunks or 0)
     previous = [] if rebuild else read_report(where)["files"]
     finished_at = _now()
-    report.files = file_entries(report.parsed, report.skipped, chunks_by_path, previous, _scope_test(scope), finished_at)
+    report.files = file_entries(report.parsed, report.skipped, chunks_by_path, report.note_hashes, previous, _scope_test(scope), finished_at)
     failed = len(report.failed)
     _save(where, {
         "last_ingest": {
@@ -183,6 +184,8 @@ def _ingest(scope: list[Path], settings: Settings, store: Store, embedder: Embed
     in_scope = _scope_test(scope)
     kept = [r for r in live if not in_scope(r.path)]
     notes = build_notes(parsed + _stored_files(store, kept))
+    for note in notes:
+        report.note_hashes.setdefault(note.source_path, []).append(note.content_hash)
     live_by_id = {r.note_id: r for r in live}
 
     write: list[tuple[str, Note]] = []

@@ -67,6 +67,7 @@ def file_entries(
     parsed: Iterable[ParsedFile],
     skipped: Iterable[Skipped],
     chunks_by_path: dict[str, int],
+    hashes_by_path: dict[str, list[str]],
     previous: list[dict],
     in_scope: Callable[[str], bool],
     now: str,
@@ -78,7 +79,7 @@ def file_entries(
     }
     for item in parsed:
         path = str(Path(item.path).resolve())
-        digest = _hash(note.content_hash for note in item.notes)
+        digest = _hash(sorted(hashes_by_path.get(item.path, [])))
         before = earlier.get(path)
         unchanged = before is not None and before.get("status") == "indexed" and before.get("hash") == digest
         entries[path] = {
