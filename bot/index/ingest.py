@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -107,8 +108,11 @@ def ingest(
     *,
     rebuild: bool = False,
     progress: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
     """Index the notes under `paths` (default: the configured notes folders) as a new version.
+
+    `on_progress(done_texts, total_texts)` is called as texts are embedded (as the bar moves).
 
     The per-file report and the last ingest's figures (or its error) are written beside the
     index (`bot.index.report`) whether the run succeeds or not.
@@ -117,7 +121,8 @@ def ingest(
     where = report_path(settings, store.name)
     started_at = _now()
     try:
-        report = _ingest(scope, settings, store, embedder, rebuild=rebuild, progress=progress)
+        report = _ingest(scope, settings, store, embedder, rebuild=rebuild, progress=progress,
+                         on_progress=on_progress)
     except Exception as exc:
         stored = read_report(where)
         stored["last_ingest"] = {
@@ -153,7 +158,7 @@ def _save(where: Path, report: dict) -> None:
 
 
 def _ingest(scope: list[Path], settings: Settings, store: Store, embedder: Embedder, *,
-            rebuild: bool, progress: bool) -> IngestReport:
+            rebuild: bool, progress: bool, on_progress=None) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
     if rebuild:
@@ -216,7 +221,7 @@ def _ingest(scope: list[Path], settings: Settings, store: Store, embedder: Embed
 
     store.commit(version, **_counts(metadata), ingest_started=_now())
     to_embed = [(key, note) for key, note in write if key not in pending]
-    report.embedded_texts = _write_notes(to_embed, settings, store, embedder, progress)
+    report.embedded_texts = _write_notes(to_embed, settings, store, embedder, progress, on_progress)
     store.set_live_until(superseded, target)
     store.delete_notes(leftovers)
     store.commit(
@@ -273,7 +278,8 @@ def _stored_files(store: Store, records) -> list[ParsedFile]:
     return list(by_path.values())
 
 
-def _write_notes(write, settings: Settings, store: Store, embedder: Embedder, progress: bool) -> int:
+def _write_notes(write, settings: Settings, store: Store, embedder: Embedder, progress: bool,
+                 on_progress: Callable[[int, int], None] | None = None) -> int:
     """Embed and store chunk records, then note records (a note record means its chunks are complete)."""
     if not write:
         return 0
@@ -288,6 +294,18 @@ def _write_notes(write, settings: Settings, store: Store, embedder: Embedder, pr
     total = sum(len(s.chunks) + sum(s.quotable) for _, _, s in segmented)
 
     bar = _progress_bar(total, progress)
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if bar is not None:
+            bar.update(count)
+        if on_progress is not None:
+            on_progress(done, total)
+
+    if on_progress is not None:
+        on_progress(0, total)
     computed_before = embedder.computed
     try:
         for group in _groups(segmented):
@@ -295,7 +313,7 @@ def _write_notes(write, settings: Settings, store: Store, embedder: Embedder, pr
             for _, note, segments in group:
                 texts.extend(embedding_text(chunk) for chunk in segments.chunks)
                 texts.extend(note.text[s:e] for (s, e), q in zip(segments.sentences, segments.quotable) if q)
-            vectors = embedder.encode(texts, progress=bar.update if bar else None)
+            vectors = embedder.encode(texts, progress=advance)
             _store_group(group, vectors, store, embedder.dimension)
     finally:
         if bar is not None:
