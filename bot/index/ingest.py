@@ -32,7 +32,7 @@ from ..notes.formats import ParsedFile, format_for
 from ..settings import Settings
 from .embedder import Embedder
 from .records import FOREVER, note_key, pack_sentences
-from .report import file_entries, read_report, report_path, write_report
+from .report import file_entries, last_ingest, read_report, report_path, save_report
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -125,11 +125,8 @@ def ingest(
                          on_progress=on_progress)
     except Exception as exc:
         stored = read_report(where)
-        stored["last_ingest"] = {
-            "started": started_at, "finished": _now(), "added": 0, "updated": 0, "removed": 0,
-            "skipped": 0, "failed": 0, "error": f"{exc.__class__.__name__}: {exc}",
-        }
-        _save(where, stored)
+        stored["last_ingest"] = last_ingest(started_at, _now(), error=f"{exc.__class__.__name__}: {exc}")
+        save_report(where, stored)
         raise
     chunks_by_path: dict[str, int] = {}
     for record in store.note_records():
@@ -139,22 +136,10 @@ def ingest(
     finished_at = _now()
     report.files = file_entries(report.parsed, report.skipped, chunks_by_path, report.note_hashes, previous, _scope_test(scope), finished_at)
     failed = len(report.failed)
-    _save(where, {
-        "last_ingest": {
-            "started": started_at, "finished": finished_at, "added": len(report.added),
-            "updated": len(report.updated), "removed": len(report.removed),
-            "skipped": len(report.skipped) - failed, "failed": failed, "error": None,
-        },
-        "files": report.files,
-    })
+    counts = dict(added=len(report.added), updated=len(report.updated), removed=len(report.removed),
+                  skipped=len(report.skipped) - failed, failed=failed)
+    save_report(where, {"last_ingest": last_ingest(started_at, finished_at, **counts), "files": report.files})
     return report
-
-
-def _save(where: Path, report: dict) -> None:
-    try:
-        write_report(where, report)
-    except OSError as exc:  # the index itself is committed; a report that can't be written is logged
-        log.warning("could not write the index report %s: %s", where, exc)
 
 
 def _ingest(scope: list[Path], settings: Settings, store: Store, embedder: Embedder, *,

@@ -63,6 +63,21 @@ def write_report(path: Path, report: dict) -> None:
         raise
 
 
+def save_report(path: Path, report: dict) -> None:
+    """`write_report`, logging a failure: the index is committed either way, the report is beside it."""
+    try:
+        write_report(path, report)
+    except OSError as exc:
+        log.warning("could not write the index report %s: %s", path, exc)
+
+
+def last_ingest(started: str, finished: str, *, added: int = 0, updated: int = 0, removed: int = 0,
+                skipped: int = 0, failed: int = 0, error: str | None = None) -> dict:
+    """The `last_ingest` entry of the report."""
+    return {"started": started, "finished": finished, "added": added, "updated": updated,
+            "removed": removed, "skipped": skipped, "failed": failed, "error": error}
+
+
 def file_entries(
     parsed: Iterable[ParsedFile],
     skipped: Iterable[Skipped],
