@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from .errors import BotError, InputError
+from .errors import BotError, IngestFailed, InputError, PathNotFound
 from .logs import setup_logging
 from .settings import Settings, load_settings
 
@@ -60,22 +60,30 @@ def ingest(paths: tuple[Path, ...], rebuild: bool, as_json: bool, no_progress: b
 
     Without PATHS, the folders in BOT_NOTES_DIR. Only changed notes are
     re-embedded; notes whose files are gone from the given paths are removed.
-    Notes from other paths are left alone.
+    Notes from other paths are left alone. Exits 2 when a named path does
+    not exist, 1 when a file failed to be read (skipped files are fine).
     """
     from .index.embedder import Embedder
     from .index.ingest import ingest as run_ingest
     from .index.store import Store
 
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        raise PathNotFound(f"no such file or folder: {', '.join(missing)}")
     settings = load_settings()
     embedder = Embedder.load(settings)
     with Store.open(settings, embedder.fingerprint, purpose="bot ingest") as store:
         report = run_ingest(list(paths) or None, settings, store, embedder, rebuild=rebuild, progress=not no_progress)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
-        return
-    for item in report.skipped:
-        click.echo(f"skipped {item.path}: {item.reason}", err=True)
-    click.echo(report.summary())
+    else:
+        for item in report.skipped:
+            click.echo(f"{'failed' if item.failed else 'skipped'} {item.path}: {item.reason}", err=True)
+        click.echo(report.summary())
+    if report.failed:
+        raise IngestFailed(
+            f"{len(report.failed)} file(s) failed to be read (listed above); the rest of the index is up to date"
+        )
 
 
 @cli.command()

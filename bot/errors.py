@@ -6,8 +6,11 @@
     │   ├── FilterError                                 a filter that isn't one
     │   ├── SettingsError                               a BOT_* setting with a bad value
     │   ├── AccountsError                               a users-file operation that can't be done
-    │   └── BeirError                                   a folder that isn't a BEIR dataset
+    │   ├── BeirError                                   a folder that isn't a BEIR dataset
+    │   └── PathNotFound                                a path named to `bot ingest` doesn't exist
     ├── NoteFormatError             exit 1   HTTP 422   a file that can't be read as notes (ingest skips it)
+    │   └── NoteReadError                               an I/O error reading it (ingest reports it failed)
+    ├── IngestFailed                exit 1   HTTP 500   ingest finished, but some files failed
     ├── EmbeddingModelError         exit 1   HTTP 503   the embedding model could not be loaded
     ├── StoreError                  exit 1   HTTP 503   the notes store needs attention
     │   ├── StoreUnavailable                            a Chroma server down, a broken directory
@@ -65,6 +68,18 @@ class NoteFormatError(BotError, ValueError):
     """A file that cannot be read as a note (the message says why)."""
 
     http_status = 422
+
+
+class NoteReadError(NoteFormatError):
+    """A file that failed unexpectedly (an I/O error while reading it): reported as failed, not skipped."""
+
+
+class PathNotFound(InputError):
+    """A path named on the command line does not exist."""
+
+
+class IngestFailed(BotError):
+    """Ingest finished, but some files failed (not merely skipped); the report names them."""
 
 
 class EmbeddingModelError(BotError, RuntimeError):

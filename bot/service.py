@@ -24,6 +24,8 @@ from .errors import IndexMissing
 from .index.embedder import Embedder
 from .index.ingest import IngestReport
 from .index.ingest import ingest as run_ingest
+from .index.progress import BuildProgress
+from .index.report import read_report, report_path
 from .index.served import Index
 from .index.snapshot import Snapshot, cache_root, load_snapshot
 from .index.store import Store
@@ -43,10 +45,11 @@ log = logging.getLogger(__name__)
 class Bot:
     """The embedder, the store and the served index of one configuration."""
 
-    def __init__(self, settings: Settings, index: Index) -> None:
+    def __init__(self, settings: Settings, index: Index, building: BuildProgress | None = None) -> None:
         self.settings = settings
         self.index = index
         self.library = Library(lambda: index.snapshot)
+        self.building = building or BuildProgress()  # this process's running ingest, if any
         # BOT_LLM_URL set: answers are written by the LLM and checked against their quotes
         self.synthesizer = Synthesizer.from_settings(settings, index.embedder.encode_queries,
                                                      embed_passages=index.embedder.encode)
@@ -76,14 +79,17 @@ class Bot:
         progress: bool = True,
         embedder: Embedder | None = None,
         on_build: Callable[[], None] | None = None,
+        building: BuildProgress | None = None,
     ) -> Bot:
         """Open the configured index; with none committed yet, ingest `build_from` (default:
         BOT_NOTES_DIR) first, or raise IndexMissing when `build_if_missing` is False.
 
         `store_path` forces an embedded store there (evaluation corpora); `embedder` reuses a
         loaded one (a test session, a benchmark comparing systems); `on_build` is called when a
-        first build starts (the app's readiness says "building" then)."""
+        first build starts (the app's readiness says "building" then), and `building` follows
+        its progress (and every later ingest's)."""
         settings = settings or Settings()
+        building = building or BuildProgress()
         embedder = embedder or Embedder.load(settings)
         store = Store.open(settings, embedder.fingerprint, path=store_path, purpose=purpose)
         try:
@@ -94,8 +100,11 @@ class Bot:
                 log.info("no index yet: building it from %s", ", ".join(map(str, build_from or settings.notes_dirs)))
                 if on_build is not None:
                     on_build()
-                report = run_ingest(list(build_from) if build_from else None, settings, store, embedder,
-                                    progress=progress)
+                try:
+                    report = run_ingest(list(build_from) if build_from else None, settings, store, embedder,
+                                        progress=progress, on_progress=building.update)
+                finally:
+                    building.finish()
                 log.info("%s", report.summary())
                 version = report.version
             snapshot = load_snapshot(store, version, embedder.dimension, cache_root(settings),
@@ -103,7 +112,7 @@ class Bot:
         except BaseException:
             store.close()
             raise
-        return cls(settings, Index(settings, store, embedder, snapshot))
+        return cls(settings, Index(settings, store, embedder, snapshot), building)
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -143,10 +152,17 @@ class Bot:
     def ingest(self, paths: Sequence[str | Path] | None = None, *, rebuild: bool = False,
                progress: bool = True) -> IngestReport:
         """Index the notes under `paths` (default: BOT_NOTES_DIR) as a new version, then serve it."""
-        report = run_ingest(list(paths) if paths else None, self.settings, self.store, self.embedder,
-                            rebuild=rebuild, progress=progress)
+        try:
+            report = run_ingest(list(paths) if paths else None, self.settings, self.store, self.embedder,
+                                rebuild=rebuild, progress=progress, on_progress=self.building.update)
+        finally:
+            self.building.finish()
         self.refresh()
         return report
+
+    def index_report(self) -> dict:
+        """The per-file report and the last ingest's figures, as the last ingest stored them."""
+        return read_report(report_path(self.settings, self.store.name))
 
     def refresh(self) -> bool:
         """Serve the newest committed version if it changed (a `bot ingest` elsewhere); True when it did."""

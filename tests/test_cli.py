@@ -105,7 +105,39 @@ def test_ingest_names_skipped_files_on_stderr_and_still_succeeds(notes, embedder
     result = run("ingest", "--no-progress")
     assert result.exit_code == 0
     assert f"skipped {notes / 'broken.md'}: binary file, not text" in result.stderr
-    assert "1 files skipped" in result.stdout
+    assert "3 files: 2 indexed, 1 skipped, 0 failed" in result.stdout
+
+
+def test_ingest_of_a_path_that_does_not_exist_is_one_line_and_exit_2(tmp_path):
+    line = one_error_line(run("ingest", "--no-progress", str(tmp_path / "nowhere")), code=2)
+    assert line == f"Error: no such file or folder: {tmp_path / 'nowhere'}"
+
+
+@pytest.mark.integration
+def test_ingest_with_a_failed_file_is_exit_1_and_json_lists_every_file(notes, embedder, monkeypatch):
+    import bot.notes.files as files
+
+    real_parse = files.parse_file
+
+    def parse(text, path, **kwargs):  # a parser bug on one file: failed, not skipped
+        if path.endswith("bug.md"):
+            raise RuntimeError("parser bug")
+        return real_parse(text, path, **kwargs)
+
+    monkeypatch.setattr(files, "parse_file", parse)
+    (notes / "bug.md").write_text("# Bug\n\nThis one trips the parser.\n", encoding="utf-8")
+    (notes / "empty.md").write_text("", encoding="utf-8")
+    result = run("ingest", "--no-progress", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    by_name = {entry["path"].rsplit("/", 1)[1]: entry for entry in report["files"]}
+    assert set(by_name) == {"tides.md", "sleep.md", "bug.md", "empty.md"}
+    assert by_name["bug.md"]["status"] == "failed" and "parser bug" in by_name["bug.md"]["reason"]
+    assert by_name["empty.md"] == {**by_name["empty.md"], "status": "skipped", "reason": "empty file", "notes": 0}
+    assert by_name["tides.md"]["status"] == "indexed" and by_name["tides.md"]["notes"] == 1
+    assert by_name["tides.md"]["chunks"] >= 1 and by_name["tides.md"]["hash"] and by_name["tides.md"]["indexed_at"]
+    assert [f["path"] for f in report["failed"]] == [str(notes / "bug.md")]
+    assert "1 file(s) failed" in result.stderr
 
 
 @pytest.mark.integration

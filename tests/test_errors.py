@@ -46,7 +46,7 @@ def test_every_error_is_in_the_table_under_its_parent_with_its_codes():
 def test_input_errors_exit_2_and_everything_else_1():
     assert {cls.__name__ for cls in vars(errors).values() if isinstance(cls, type)
             and issubclass(cls, BotError) and cls.exit_code == 2} == {
-        "InputError", "QuestionError", "FilterError", "SettingsError", "AccountsError", "BeirError"}
+        "InputError", "QuestionError", "FilterError", "SettingsError", "AccountsError", "BeirError", "PathNotFound"}
 
 
 def test_the_errors_that_need_arguments_say_what_to_do():

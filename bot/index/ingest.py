@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +32,7 @@ from ..notes.formats import ParsedFile, format_for
 from ..settings import Settings
 from .embedder import Embedder
 from .records import FOREVER, note_key, pack_sentences
+from .report import file_entries, last_ingest, read_report, report_path, save_report
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -53,16 +55,28 @@ class IngestReport:
     embedded_texts: int = 0  # texts the model encoded (not found in the embedding cache)
     version: int = 0
     seconds: float = 0.0
+    files: list[dict] = field(default_factory=list)  # this run's per-file report (see `report`)
+    parsed: list[ParsedFile] = field(default_factory=list, repr=False)
+    note_hashes: dict[str, list[str]] = field(default_factory=dict, repr=False)  # source path -> hashes
 
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.removed)
 
+    @property
+    def failed(self) -> list[Skipped]:
+        """Files that failed unexpectedly (a parser error, an I/O error), not merely skipped."""
+        return [s for s in self.skipped if s.failed]
+
     def summary(self) -> str:
+        failed = len(self.failed)
+        skipped = len(self.skipped) - failed
+        indexed = len(self.parsed)
         return (
             f"{self.notes} notes: {len(self.added)} added, {len(self.updated)} updated, "
             f"{self.unchanged} unchanged, {len(self.removed)} removed; {self.chunks} chunks; "
-            f"{len(self.skipped)} files skipped; {self.seconds:.1f} s (index version {self.version})"
+            f"{indexed + skipped + failed} files: {indexed} indexed, {skipped} skipped, {failed} failed; "
+            f"{self.seconds:.1f} s (index version {self.version})"
         )
 
     def as_dict(self) -> dict:
@@ -73,7 +87,9 @@ class IngestReport:
             "unchanged": self.unchanged,
             "removed": len(self.removed),
             "chunks": self.chunks,
-            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped if not s.failed],
+            "failed": [{"path": s.path, "reason": s.reason} for s in self.failed],
+            "files": self.files,
             "warnings": self.warnings,
             "embedded_texts": self.embedded_texts,
             "version": self.version,
@@ -92,10 +108,43 @@ def ingest(
     *,
     rebuild: bool = False,
     progress: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
-    """Index the notes under `paths` (default: the configured notes folders) as a new version."""
-    started = time.perf_counter()
+    """Index the notes under `paths` (default: the configured notes folders) as a new version.
+
+    `on_progress(done_texts, total_texts)` is called as texts are embedded (as the bar moves).
+
+    The per-file report and the last ingest's figures (or its error) are written beside the
+    index (`bot.index.report`) whether the run succeeds or not.
+    """
     scope = [Path(p).resolve() for p in (paths or settings.notes_dirs)]
+    where = report_path(settings, store.name)
+    started_at = _now()
+    try:
+        report = _ingest(scope, settings, store, embedder, rebuild=rebuild, progress=progress,
+                         on_progress=on_progress)
+    except Exception as exc:
+        stored = read_report(where)
+        stored["last_ingest"] = last_ingest(started_at, _now(), error=f"{exc.__class__.__name__}: {exc}")
+        save_report(where, stored)
+        raise
+    chunks_by_path: dict[str, int] = {}
+    for record in store.note_records():
+        if record.live_at(report.version):
+            chunks_by_path[record.path] = chunks_by_path.get(record.path, 0) + (record.chunks or 0)
+    previous = [] if rebuild else read_report(where)["files"]
+    finished_at = _now()
+    report.files = file_entries(report.parsed, report.skipped, chunks_by_path, report.note_hashes, previous, _scope_test(scope), finished_at)
+    failed = len(report.failed)
+    counts = dict(added=len(report.added), updated=len(report.updated), removed=len(report.removed),
+                  skipped=len(report.skipped) - failed, failed=failed)
+    save_report(where, {"last_ingest": last_ingest(started_at, finished_at, **counts), "files": report.files})
+    return report
+
+
+def _ingest(scope: list[Path], settings: Settings, store: Store, embedder: Embedder, *,
+            rebuild: bool, progress: bool, on_progress=None) -> IngestReport:
+    started = time.perf_counter()
     report = IngestReport()
     if rebuild:
         log.info("rebuilding %s from scratch", store.name)
@@ -109,6 +158,7 @@ def ingest(
     store.chunks(create=True)
 
     parsed, report.skipped, report.warnings = read_notes(scope, settings)
+    report.parsed = parsed
     for item in report.skipped:
         log.warning("skipped %s: %s", item.path, item.reason)
     for warning in report.warnings:
@@ -124,6 +174,8 @@ def ingest(
     in_scope = _scope_test(scope)
     kept = [r for r in live if not in_scope(r.path)]
     notes = build_notes(parsed + _stored_files(store, kept))
+    for note in notes:
+        report.note_hashes.setdefault(note.source_path, []).append(note.content_hash)
     live_by_id = {r.note_id: r for r in live}
 
     write: list[tuple[str, Note]] = []
@@ -154,7 +206,7 @@ def ingest(
 
     store.commit(version, **_counts(metadata), ingest_started=_now())
     to_embed = [(key, note) for key, note in write if key not in pending]
-    report.embedded_texts = _write_notes(to_embed, settings, store, embedder, progress)
+    report.embedded_texts = _write_notes(to_embed, settings, store, embedder, progress, on_progress)
     store.set_live_until(superseded, target)
     store.delete_notes(leftovers)
     store.commit(
@@ -211,7 +263,8 @@ def _stored_files(store: Store, records) -> list[ParsedFile]:
     return list(by_path.values())
 
 
-def _write_notes(write, settings: Settings, store: Store, embedder: Embedder, progress: bool) -> int:
+def _write_notes(write, settings: Settings, store: Store, embedder: Embedder, progress: bool,
+                 on_progress: Callable[[int, int], None] | None = None) -> int:
     """Embed and store chunk records, then note records (a note record means its chunks are complete)."""
     if not write:
         return 0
@@ -226,6 +279,18 @@ def _write_notes(write, settings: Settings, store: Store, embedder: Embedder, pr
     total = sum(len(s.chunks) + sum(s.quotable) for _, _, s in segmented)
 
     bar = _progress_bar(total, progress)
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if bar is not None:
+            bar.update(count)
+        if on_progress is not None:
+            on_progress(done, total)
+
+    if on_progress is not None:
+        on_progress(0, total)
     computed_before = embedder.computed
     try:
         for group in _groups(segmented):
@@ -233,7 +298,7 @@ def _write_notes(write, settings: Settings, store: Store, embedder: Embedder, pr
             for _, note, segments in group:
                 texts.extend(embedding_text(chunk) for chunk in segments.chunks)
                 texts.extend(note.text[s:e] for (s, e), q in zip(segments.sentences, segments.quotable) if q)
-            vectors = embedder.encode(texts, progress=bar.update if bar else None)
+            vectors = embedder.encode(texts, progress=advance)
             _store_group(group, vectors, store, embedder.dimension)
     finally:
         if bar is not None:

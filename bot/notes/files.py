@@ -16,17 +16,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import NoteFormatError
+from ..errors import NoteFormatError, NoteReadError
 from ..settings import Settings
 from .formats import NOTE_SUFFIXES, NoteFormat, ParsedFile, format_for, format_named, parse_file
 
 
 @dataclass
 class Skipped:
-    """A file that was not indexed, and why (a sentence)."""
+    """A file that was not indexed, and why (a sentence).
+
+    `failed` marks the unexpected (a parser error, an I/O error mid-read) apart from a file
+    the bot won't read as notes (binary, empty, too large, an unknown suffix...).
+    """
 
     path: str
     reason: str
+    failed: bool = False
 
 
 def find_note_files(paths: list[Path]) -> tuple[list[Path], list[Skipped]]:
@@ -57,7 +62,7 @@ def read_note_file(path: Path, settings: Settings) -> ParsedFile:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise NoteFormatError(f"cannot be read ({exc.strerror or exc})") from None
+        raise NoteReadError(f"cannot be read ({exc.strerror or exc})") from None
     limit = getattr(settings, note_format.size_setting)
     if size > limit:
         variable = f"BOT_{note_format.size_setting.upper()}"
@@ -69,7 +74,7 @@ def read_note_file(path: Path, settings: Settings) -> ParsedFile:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise NoteFormatError(f"cannot be read ({exc.strerror or exc})") from None
+        raise NoteReadError(f"cannot be read ({exc.strerror or exc})") from None
     if b"\x00" in raw[:8192]:
         raise NoteFormatError("binary file, not text")
     try:
@@ -94,7 +99,7 @@ def _read_lines(path: Path, note_format: NoteFormat, settings: Settings) -> Pars
             handle.seek(0)
             parsed = note_format.parse_lines(_decoded_lines(handle), str(path), settings.max_note_bytes)
     except OSError as exc:
-        raise NoteFormatError(f"cannot be read ({exc.strerror or exc})") from None
+        raise NoteReadError(f"cannot be read ({exc.strerror or exc})") from None
     if not parsed.notes and not parsed.warnings:
         raise NoteFormatError("empty file (only whitespace)")
     return parsed
@@ -125,10 +130,10 @@ def read_notes(paths: list[Path], settings: Settings) -> tuple[list[ParsedFile],
         try:
             result = read_note_file(resolved, settings)
         except NoteFormatError as exc:
-            skipped.append(Skipped(str(path), str(exc)))
+            skipped.append(Skipped(str(path), str(exc), failed=isinstance(exc, NoteReadError)))
             continue
         except Exception as exc:  # a parser bug must not abort the whole ingest
-            skipped.append(Skipped(str(path), f"could not be parsed ({exc.__class__.__name__}: {exc})"))
+            skipped.append(Skipped(str(path), f"could not be parsed ({exc.__class__.__name__}: {exc})", failed=True))
             continue
         parsed.append(result)
         warnings.extend(f"{path}: {warning}" for warning in result.warnings)

@@ -7,6 +7,7 @@
     GET  /api/feedback         your own votes on answers, a page at a time (?after=&limit=; the
                                Link header has the next page);  POST /api/feedback records one
     GET  /api/status           the index: state, version, counts, the reason it isn't ready
+    GET  /api/index            the index report: counts, the build's progress, the last ingest, every file
     GET  /api/me               who you are signed in as
 
     curl -u ada:PASSWORD -H 'Content-Type: application/json' \\
@@ -43,6 +44,7 @@ from ..settings import Settings
 from .auth import client_address, current_user
 from .bodies import JsonGuard, validation_message
 from .feedback import RATINGS, FeedbackLog
+from .index_view import index_overview
 from .limits import Limits, too_many_message
 from .render import as_sentence
 from .runtime import AppRuntime
@@ -146,6 +148,44 @@ class IndexStatus(BaseModel):
     error: str | None = Field(None, description="Why it is not ready, or why the store is unavailable.")
     polls: int = Field(0, description="With a Chroma server: how many times this worker has checked it.")
     rescans: int = Field(0, description="With an embedded store: rescans of the notes folders since the start.")
+
+
+class Building(BaseModel):
+    done: int
+    total: int
+    eta_seconds: float | None = Field(None, description="Time left at the rate so far (None until known).")
+
+
+class LastIngest(BaseModel):
+    started: str
+    finished: str
+    added: int
+    updated: int
+    removed: int
+    skipped: int
+    failed: int
+    error: str | None = None
+
+
+class FileEntry(BaseModel):
+    path: str
+    status: Literal["indexed", "skipped", "failed"]
+    reason: str | None = Field(None, description="Why it was skipped or failed (a sentence).")
+    notes: int
+    chunks: int
+    indexed_at: str | None = None
+    hash: str | None = None
+
+
+class IndexReport(BaseModel):
+    """The served index and what became of every file; failed and skipped files first."""
+
+    version: int | None
+    notes: int
+    chunks: int
+    building: Building | None
+    last_ingest: LastIngest | None
+    files: list[FileEntry]
 
 
 class Me(BaseModel):
@@ -257,6 +297,12 @@ def api_router(runtime: AppRuntime, settings: Settings, limits: Limits, feedback
         """What `/readyz` says, and for signed-in users why: the reason it isn't ready, the store's
         error, the last rescan, the served version's counts."""
         return runtime.status()
+
+    @router.get("/index", response_model=IndexReport, summary="The index report: every file, the build's progress")
+    def index_report() -> dict:
+        """The served version's counts, the running build's progress, the last ingest and every
+        file with its status (failed and skipped first, each with its reason)."""
+        return index_overview(runtime)
 
     @router.get("/me", response_model=Me, summary="Who you are signed in as")
     def me(request: Request) -> Me:

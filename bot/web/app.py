@@ -40,6 +40,7 @@ from .feedback import FeedbackLog
 from .headers import EVAL, NO_EVAL, EdgeHeaders
 from .limits import BodyLimit, Limits
 from .login import login_router
+from .index_view import index_page_router
 from .pages import notes_router
 from .runtime import AppRuntime
 
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, runtime: AppRuntime | None =
     app.include_router(login_router(settings, accounts, checks, limits))
     install_api(app, runtime, settings, limits, feedback)
     app.include_router(notes_router(runtime, settings, limits), include_in_schema=False)
+    app.include_router(index_page_router(runtime, settings), include_in_schema=False)
     app.mount("/_static", StaticFiles(packages=[("bot", "static")]), name="static")
     mount_chat(app, runtime, settings, feedback, limits, policy)
     app.add_middleware(AccessGate, policy=policy, accounts=accounts, checks=checks, root_path=settings.root_path)

@@ -23,6 +23,7 @@ from ..settings import Settings
 from .conversation import Conversation, Step, respond, sources_panel
 from .auth import SignInPolicy, client_address
 from .feedback import FeedbackLog
+from .index_view import building_line, index_overview, panel_markdown
 from .limits import Limits, too_many_message
 from .render import sources_panel_html
 from ..errors import NotReady
@@ -287,7 +288,8 @@ def _outputs(state: Conversation, step: Step):
 def _status_markdown(runtime: AppRuntime) -> str:
     status = runtime.status()
     if status["state"] != "ready":
-        return f"**Not ready:** {status['error'] or 'opening the index…'}"
+        building = building_line(runtime.building.view())
+        return f"**Not ready:** {status['error'] or 'opening the index…'}" + (f"\n\n{building}" if building else "")
     lines = [f"Index version **{status['version']}**: {status['notes']} notes, {status['chunks']} chunks."]
     last = status.get("last_ingest")
     if status["ingesting"]:
@@ -301,4 +303,5 @@ def _status_markdown(runtime: AppRuntime) -> str:
                      "Automatic rescans are off (BOT_RESCAN_SECONDS=0).")
     else:
         lines.append("Served from a Chroma server; `bot ingest` updates it, and this app follows.")
-    return "\n\n".join(lines)
+    report = panel_markdown(index_overview(runtime))
+    return "\n\n".join(lines + ([report] if report else []))

@@ -36,7 +36,7 @@ from ..errors import EmbeddingModelError, IndexSchemaError, NotReady, StoreError
 from ..models import Answer
 from ..query.library import Library
 from ..query.search import SearchHit
-from ..service import Bot
+from ..service import Bot, BuildProgress
 from ..settings import Settings
 from .outage import StoreOutage
 
@@ -72,6 +72,7 @@ class AppRuntime:
         self.fatal = False
         self.started_at: float | None = None
         self.ready_seconds: float | None = None
+        self.building = BuildProgress()  # the running ingest's progress (the first build's too)
         self.last_ingest: IngestStatus | None = None
         self.on_fatal: Callable[[str], None] | None = None
         self._ready = threading.Event()
@@ -80,8 +81,7 @@ class AppRuntime:
         self._probe_now = threading.Event()
         self._start_lock = threading.Lock()
         self._ingest_lock = threading.Lock()
-        self._ingest_done = threading.Condition()
-        self._ingest_rounds = 0
+        self._ingest_done, self._ingest_rounds = threading.Condition(), 0
         self._ingest_requested = threading.Event()
         self._threads: list[threading.Thread] = []
         # server mode: reads fail at once while the Chroma server is known to be down
@@ -280,7 +280,7 @@ class AppRuntime:
         while not self._stop.is_set():
             try:
                 # a worker of a Chroma server never ingests: `bot ingest` builds the index there
-                bot = Bot.open(self.settings, purpose=self.purpose, progress=self.progress,
+                bot = Bot.open(self.settings, purpose=self.purpose, progress=self.progress, building=self.building,
                                build_if_missing=self.owns_ingest, on_build=self._building)
             except (StoreLocked, IndexSchemaError, EmbeddingModelError) as exc:
                 self._fail(str(exc))

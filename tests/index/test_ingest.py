@@ -206,3 +206,25 @@ def test_a_second_process_gets_a_clear_message(settings, embedder):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_file_report_is_stored_beside_the_index_and_unchanged_files_keep_their_entry(settings, store, embedder, seeds_copy):
+    from bot.index.report import read_report, report_path
+
+    (seeds_copy / "blank.md").write_text("   \n", encoding="utf-8")
+    ingest(None, settings, store, embedder, progress=False)
+    first = read_report(report_path(settings, store.name))
+    assert first["last_ingest"]["added"] == 25 and first["last_ingest"]["skipped"] == 1
+    assert first["last_ingest"]["failed"] == 0 and first["last_ingest"]["error"] is None
+    entries = {Path(e["path"]).name: e for e in first["files"]}
+    assert entries["blank.md"]["status"] == "skipped" and entries["blank.md"]["reason"].startswith("empty file")
+    indexed = [e for e in first["files"] if e["status"] == "indexed"]
+    assert sum(e["chunks"] for e in indexed) == store.live_chunk_count(1)
+    page = seeds_copy / "001_bae4b2363521288b.txt"
+    page.write_text(page.read_text().replace("This divergence under the same training signal is the key finding.",
+                                             "This divergence is the whole point."))
+    ingest(None, settings, store, embedder, progress=False)
+    second = {Path(e["path"]).name: e for e in read_report(report_path(settings, store.name))["files"]}
+    assert second["001_bae4b2363521288b.txt"]["hash"] != entries["001_bae4b2363521288b.txt"]["hash"]
+    unchanged = [name for name in entries if name not in ("001_bae4b2363521288b.txt", "blank.md")]
+    assert all(second[name] == entries[name] for name in unchanged)

@@ -43,7 +43,8 @@ def api_schema(fuzzed_app):
 
 
 OPERATIONS = ["GET /healthz", "GET /readyz", "POST /api/ask", "GET /api/search", "GET /api/notes",
-              "GET /api/notes/{note_id}", "GET /api/feedback", "POST /api/feedback", "GET /api/status", "GET /api/me"]
+              "GET /api/notes/{note_id}", "GET /api/feedback", "POST /api/feedback", "GET /api/status", "GET /api/index",
+              "GET /api/me"]
 
 
 def test_the_fuzzed_operations_are_all_of_the_api(api_schema):
