@@ -64,9 +64,14 @@ def ingest(paths: tuple[Path, ...], rebuild: bool, as_json: bool, no_progress: b
     """
     from .index.embedder import Embedder
     from .index.ingest import ingest as run_ingest
+    from .index.int8 import served_precision
     from .index.store import Store
 
     settings = load_settings()
+    precision = served_precision(settings, rebuild=rebuild)
+    if precision.message:
+        click.echo(precision.message, err=True)
+    settings = precision.settings
     embedder = Embedder.load(settings)
     with Store.open(settings, embedder.fingerprint, purpose="bot ingest") as store:
         report = run_ingest(list(paths) or None, settings, store, embedder, rebuild=rebuild, progress=not no_progress)

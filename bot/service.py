@@ -24,6 +24,7 @@ from .errors import IndexMissing
 from .index.embedder import Embedder
 from .index.ingest import IngestReport
 from .index.ingest import ingest as run_ingest
+from .index.int8 import served_precision
 from .index.served import Index
 from .index.snapshot import Snapshot, cache_root, load_snapshot
 from .index.store import Store
@@ -84,7 +85,9 @@ class Bot:
         loaded one (a test session, a benchmark comparing systems); `on_build` is called when a
         first build starts (the app's readiness says "building" then)."""
         settings = settings or Settings()
-        embedder = embedder or Embedder.load(settings)
+        if embedder is None:  # an index built with fp32 is served with fp32 (see bot/index/int8.py)
+            settings = served_precision(settings, store_path=store_path).settings
+            embedder = Embedder.load(settings)
         store = Store.open(settings, embedder.fingerprint, path=store_path, purpose=purpose)
         try:
             version = store.version()
