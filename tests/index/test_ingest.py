@@ -206,3 +206,12 @@ def test_a_second_process_gets_a_clear_message(settings, embedder):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_on_progress_counts_texts_up_to_the_total(settings, store, embedder):
+    calls = []
+    report = ingest(None, settings, store, embedder, progress=False, on_progress=lambda d, t: calls.append((d, t)))
+    assert calls and all(done <= total for done, total in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert calls[-1][0] == calls[-1][1] >= report.chunks  # every chunk and quotable sentence
+    assert 0 < report.encode_seconds <= report.write_seconds <= report.seconds
