@@ -9,6 +9,8 @@ then again (the second start: neither). Logs go to /tmp/starts/<label>.log.
 import json, os, signal, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 
+os.makedirs("/tmp/starts", exist_ok=True)
+
 root = Path(sys.argv[1]); data = Path(sys.argv[2]); label = sys.argv[3]
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
 env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
