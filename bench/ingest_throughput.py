@@ -3,6 +3,13 @@
     .venv/bin/python bench/ingest_throughput.py                 # a cold sample + the full corpus, warm
     .venv/bin/python bench/ingest_throughput.py --cold          # the full corpus cold too (~25 min here)
     .venv/bin/python bench/ingest_throughput.py --sample 300 --corpus notes.jsonl
+    .venv/bin/python bench/ingest_throughput.py --precision-only   # fp32 vs int8 only (~10 min here)
+
+fp32 against int8 (issue 14), always run first: the same cold sample ingested by a fresh `bot ingest`
+process into a fresh data dir for each precision, in the order fp32, int8, int8, fp32 (fair under a
+changing load): whole-process wall time (start-up included), ingest texts/s, the encoder's share of
+the pipeline's wall time, and the ratio to raw int8 encode of the same texts; then the question's
+embedding (`encode_query`, SciFact claims, the two alternating) p50/p95 for each.
 
 Three measurements, each into a fresh store:
 
@@ -45,6 +52,84 @@ from bot.settings import Settings
 from bot.index.store import Store
 
 DEFAULT_CORPUS = SCIFACT / "corpus.jsonl"
+PRECISION_ORDER = ("fp32", "int8", "int8", "fp32")
+
+
+def bot_ingest_process(corpus: Path, precision: str, data_dir: Path) -> dict:
+    """`bot ingest --json` in a fresh process on a fresh data dir: its wall time and its report."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_") or k in ("BOT_MODEL_CACHE_DIR",
+                                                                                    "BOT_ENCODER_THREADS")}
+    env.update(BOT_DATA_DIR=str(data_dir), BOT_EMBEDDING_PRECISION=precision, BOT_ENV_FILE="",
+               HF_HUB_OFFLINE="1", ANONYMIZED_TELEMETRY="False")
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "bot", "ingest", "--json", "--no-progress", str(corpus)],
+                          env=env, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - started
+    report = json.loads(done.stdout)
+    return {"precision": precision, "process_wall_s": round(wall, 2), "ingest_s": report["seconds"],
+            "texts": report["embedded_texts"], "texts_per_s": round(report["embedded_texts"] / report["seconds"], 2),
+            "encoder_share": round(report["encode_seconds"] / report["write_seconds"], 4),
+            "notes": report["notes"], "chunks": report["chunks"]}
+
+
+def compare_precisions(lines: list[str], sample: int, settings: Settings, work: Path) -> dict:
+    """fp32 vs int8 on the same cold sample, each in its own `bot ingest` process (see the docstring)."""
+    import statistics
+
+    corpus = work / "precision" / "corpus.jsonl"
+    corpus.parent.mkdir(parents=True)
+    corpus.write_text("\n".join(lines[:sample]) + "\n", encoding="utf-8")
+    # loaded first: both exports exist before any timed process (the int8 one is made once per machine)
+    embedders = {p: Embedder.load(settings.model_copy(update={"embedding_precision": p}), use_cache=False)
+                 for p in ("fp32", "int8")}
+    runs = []
+    for number, precision in enumerate(PRECISION_ORDER):
+        print(f"  bot ingest, {precision} (run {number + 1} of {len(PRECISION_ORDER)})...", file=sys.stderr)
+        runs.append(bot_ingest_process(corpus, precision, work / f"data-{number}"))
+    texts = pipeline_texts(corpus, settings, embedders["int8"])
+    raw = raw_encode_seconds(embedders["int8"], texts, settings.embed_batch_size)
+    claims = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").read_text().splitlines()[:200]]
+    latency: dict[str, list[float]] = {"fp32": [], "int8": []}
+    for claim in claims:
+        for precision in ("fp32", "int8"):
+            began = time.perf_counter()
+            embedders[precision].encode_query(claim)
+            latency[precision].append((time.perf_counter() - began) * 1000)
+
+    def summary(precision: str) -> dict:
+        mine = [r for r in runs if r["precision"] == precision]
+        mean = lambda key: round(statistics.mean(r[key] for r in mine), 3)  # noqa: E731
+        ms = sorted(latency[precision])
+        return {"process_wall_s": mean("process_wall_s"), "ingest_s": mean("ingest_s"),
+                "texts_per_s": mean("texts_per_s"), "encoder_share": mean("encoder_share"),
+                "query_ms_p50": round(ms[len(ms) // 2], 2), "query_ms_p95": round(ms[int(len(ms) * 0.95)], 2)}
+
+    result = {"sample_notes": sample, "order": list(PRECISION_ORDER), "runs": runs,
+              "fp32": summary("fp32"), "int8": summary("int8"),
+              "raw_int8_texts": len(texts), "raw_int8_texts_per_s": round(len(texts) / raw, 2),
+              "query_claims": len(claims)}
+    result["int8"]["ratio_to_raw_int8_encode"] = round(result["int8"]["texts_per_s"] / result["raw_int8_texts_per_s"], 3)
+    result["speedup_process_wall"] = round(result["fp32"]["process_wall_s"] / result["int8"]["process_wall_s"], 3)
+    result["speedup_texts_per_s"] = round(result["int8"]["texts_per_s"] / result["fp32"]["texts_per_s"], 3)
+    return result
+
+
+def precision_markdown(result: dict) -> str:
+    rows = [[p, fmt(result[p]["process_wall_s"], 2), fmt(result[p]["ingest_s"], 2), fmt(result[p]["texts_per_s"]),
+             f"{result[p]['encoder_share']:.3f}", fmt(result[p]["query_ms_p50"], 2), fmt(result[p]["query_ms_p95"], 2)]
+            for p in ("fp32", "int8")]
+    table = markdown_table(["precision", "`bot ingest` process wall s", "ingest s", "texts/s", "encoder share",
+                            "question embedding p50 ms", "p95 ms"], rows)
+    return (f"fp32 vs int8 on a cold sample of {result['sample_notes']} SciFact notes, one fresh `bot ingest` "
+            f"process and data dir per run, order {', '.join(result['order'])} (means of two runs each):\n\n"
+            f"{table}\n\nint8 is **{result['speedup_process_wall']}x** faster for the whole process "
+            f"(start-up included) and {result['speedup_texts_per_s']}x in ingest texts/s; int8 ingest runs at "
+            f"**{result['int8']['ratio_to_raw_int8_encode']}** of raw int8 encode of the same texts "
+            f"({result['raw_int8_texts_per_s']} texts/s). Question embedding over {result['query_claims']} "
+            f"SciFact claims, alternating.\n")
 
 
 def pipeline_texts(corpus: Path, settings: Settings, embedder: Embedder) -> list[str]:
@@ -131,12 +216,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=300, help="notes in the cold sample")
     parser.add_argument("--cold", action="store_true", help="also ingest the whole corpus with an empty cache")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--precision-only", action="store_true", help="only fp32 vs int8 on the cold sample")
     args = parser.parse_args(argv)
     if not args.corpus.exists():
-        print(f"no corpus at {args.corpus}: pass --corpus", file=sys.stderr)
+        print(f"skipped: no corpus at {args.corpus} (SciFact is read from ../shared/eval/scifact; pass --corpus)",
+              file=sys.stderr)
         return 2
+    if args.precision_only:
+        return precision_only(args)
 
     settings = Settings()
+    precision_work = Path(tempfile.mkdtemp(prefix="bench-precision-"))
+    try:
+        lines = [line for line in args.corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+        precision = compare_precisions(lines, args.sample, settings, precision_work)
+    finally:
+        shutil.rmtree(precision_work, ignore_errors=True)
     embedder = Embedder.load(settings)
     lines = [line for line in args.corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
     main_cache = Path(settings.data_dir) / "cache" / f"embeddings-{embedder.fingerprint}.sqlite"
@@ -167,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "machine": before, "load_average_after": machine()["load_average"], "corpus": str(args.corpus),
         "batch_size": settings.embed_batch_size, "encoder": embedder.backend, "sample_cold": sample, "full_warm_cache": warm,
-        "full_cold": full_cold, "unchanged_share_of_full_cold": unchanged_share,
+        "full_cold": full_cold, "unchanged_share_of_full_cold": unchanged_share, "precision": precision,
         "targets": {"ratio>=0.85": sample["ratio_to_raw_encode"] >= 0.85, "unchanged<=5%": unchanged_share <= 0.05},
     }
     how = "measured" if full_cold["measured"] else "estimated: warm ingest + the texts at the sample's ingest rate"
@@ -195,7 +290,31 @@ def main(argv: list[str] | None = None) -> int:
     markdown = (f"Ingest (encoder {embedder.backend}, batch size {settings.embed_batch_size}, "
                 f"{settings.encoder_threads} threads); load "
                 f"average {before['load_average'][0]} before, {result['load_average_after'][0]} after.\n\n"
-                f"{table}\n\n{reingest}\n")
+                f"{table}\n\n{reingest}\n\n{precision_markdown(precision)}")
+    write_result("ingest", result, markdown, args.results)
+    print(markdown)
+    return 0
+
+
+def precision_only(args) -> int:
+    """Only fp32 vs int8; merged into bench/results/ingest.json/.md beside the phases run before."""
+    settings = Settings()
+    work = Path(tempfile.mkdtemp(prefix="bench-precision-"))
+    before = machine()
+    try:
+        lines = [line for line in args.corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+        precision = compare_precisions(lines, args.sample, settings, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    precision.update(machine=before, load_average_after=machine()["load_average"])
+    path = args.results / "ingest.json"
+    result = json.loads(path.read_text()) if path.exists() else {}
+    result.pop("benchmark", None)
+    result["precision"] = precision
+    old = (args.results / "ingest.md").read_text() if (args.results / "ingest.md").exists() else ""
+    old = old.split("\n## fp32 vs int8")[0].rstrip()
+    markdown = (f"{old}\n\n## fp32 vs int8\n\nLoad average {before['load_average'][0]} before, "
+                f"{precision['load_average_after'][0]} after.\n\n{precision_markdown(precision)}")
     write_result("ingest", result, markdown, args.results)
     print(markdown)
     return 0

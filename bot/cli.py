@@ -65,12 +65,17 @@ def ingest(paths: tuple[Path, ...], rebuild: bool, as_json: bool, no_progress: b
     """
     from .index.embedder import Embedder
     from .index.ingest import ingest as run_ingest
+    from .index.int8 import served_precision
     from .index.store import Store
 
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
         raise PathNotFound(f"no such file or folder: {', '.join(missing)}")
     settings = load_settings()
+    precision = served_precision(settings, rebuild=rebuild)
+    if precision.message:
+        click.echo(precision.message, err=True)
+    settings = precision.settings
     embedder = Embedder.load(settings)
     with Store.open(settings, embedder.fingerprint, purpose="bot ingest") as store:
         report = run_ingest(list(paths) or None, settings, store, embedder, rebuild=rebuild, progress=not no_progress)

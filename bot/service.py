@@ -26,6 +26,7 @@ from .index.ingest import IngestReport
 from .index.ingest import ingest as run_ingest
 from .index.progress import BuildProgress
 from .index.report import read_report, report_path
+from .index.int8 import served_precision
 from .index.served import Index
 from .index.snapshot import Snapshot, cache_root, load_snapshot
 from .index.store import Store
@@ -90,7 +91,9 @@ class Bot:
         its progress (and every later ingest's)."""
         settings = settings or Settings()
         building = building or BuildProgress()
-        embedder = embedder or Embedder.load(settings)
+        if embedder is None:  # an index built with fp32 is served with fp32 (see bot/index/int8.py)
+            settings = served_precision(settings, store_path=store_path).settings
+            embedder = Embedder.load(settings)
         store = Store.open(settings, embedder.fingerprint, path=store_path, purpose=purpose)
         try:
             version = store.version()

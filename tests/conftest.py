@@ -112,6 +112,14 @@ def embedder(embedder_settings):
     return Embedder.load(embedder_settings)
 
 
+@pytest.fixture(scope="session")
+def fp32_embedder(embedder_settings):
+    """The bundled model's fp32 ONNX export (BOT_EMBEDDING_PRECISION=fp32), for comparisons with torch."""
+    from bot.index.embedder import Embedder
+
+    return Embedder.load(embedder_settings.model_copy(update={"embedding_precision": "fp32"}))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -4,7 +4,10 @@
     >>> embedder.encode(["What does warmth training cost?"]).shape     # doctest: +SKIP
     (1, 384)
 
-The cache (`<data_dir>/cache/embeddings-<model fingerprint>.sqlite`) maps the
+With BOT_EMBEDDING_PRECISION=int8 (the default for new indexes) the ONNX export is a quantized
+copy (`int8.py`) and the fingerprint, which names the index and the cache, says so.
+
+The cache (`<data_dir>/cache/embeddings-<fingerprint>.sqlite`) maps the
 sha256 of an embedded text to its vector, so re-ingesting, rebuilding or
 resuming after a crash never pays for the same text twice.
 
@@ -30,6 +33,7 @@ from ..errors import EmbeddingModelError
 from ..settings import Settings
 from .cache import EmbeddingCache, text_key
 from .fingerprint import model_fingerprint
+from .int8 import int8_encoder, precision_fingerprint
 from .onnx import OnnxEncoder, counting_tokenizer, encoder_for, ready_encoder
 
 log = logging.getLogger(__name__)
@@ -45,13 +49,14 @@ class Embedder:
     is shared between embedders behind their back."""
 
     def __init__(self, model, name: str, batch_size: int, cache: EmbeddingCache | None,
-                 onnx: OnnxEncoder | None = None, threads: int = 2) -> None:
+                 onnx: OnnxEncoder | None = None, threads: int = 2, precision: str = "fp32") -> None:
         """`model` is the sentence-transformers model, or None when `onnx` serves alone (it is then
         loaded on first use of `.model`, which only training and torch comparisons need)."""
         self._model = model
         self.name = name
         self.threads = threads
-        self.fingerprint = model_fingerprint(name)
+        self.precision = precision  # "fp32" or "int8" (then `onnx` is the quantized export)
+        self.fingerprint = precision_fingerprint(model_fingerprint(name), precision)
         self.batch_size = batch_size
         self.cache = cache
         self.onnx = onnx
@@ -97,15 +102,21 @@ class Embedder:
         loaded, and exported for next time."""
         threads = settings.encoder_threads
         onnx = ready_encoder(settings)
-        if onnx is not None:
-            embedder = cls(None, settings.embedding_model, settings.embed_batch_size, None, onnx, threads)
-        else:
+        model = None
+        if onnx is None:
             import torch
 
             torch.set_num_threads(threads)
             model = _load_model(settings.embedding_model)
-            embedder = cls(model, settings.embedding_model, settings.embed_batch_size, None,
-                           encoder_for(model, settings), threads)
+            onnx = encoder_for(model, settings)
+        precision = "fp32"
+        if settings.embedding_precision == "int8":
+            quantized = int8_encoder(onnx, settings) if onnx is not None else None
+            if quantized is None and onnx is None:
+                log.warning("int8 encoding needs onnxruntime (BOT_EMBEDDING_BACKEND is not torch); using fp32")
+            if quantized is not None:
+                onnx, precision = quantized, "int8"
+        embedder = cls(model, settings.embedding_model, settings.embed_batch_size, None, onnx, threads, precision)
         if use_cache:
             embedder.cache = EmbeddingCache(
                 Path(settings.data_dir) / "cache" / f"embeddings-{embedder.fingerprint}.sqlite"

@@ -30,6 +30,7 @@ from ..notes.collection import build_notes
 from ..notes.files import Skipped, read_notes
 from ..notes.formats import ParsedFile, format_for
 from ..settings import Settings
+from . import pipeline
 from .embedder import Embedder
 from .records import FOREVER, note_key, pack_sentences
 from .report import file_entries, last_ingest, read_report, report_path, save_report
@@ -58,6 +59,8 @@ class IngestReport:
     files: list[dict] = field(default_factory=list)  # this run's per-file report (see `report`)
     parsed: list[ParsedFile] = field(default_factory=list, repr=False)
     note_hashes: dict[str, list[str]] = field(default_factory=dict, repr=False)  # source path -> hashes
+    encode_seconds: float = 0.0  # the encoder's time inside the pipeline (its share of write_seconds)
+    write_seconds: float = 0.0  # the pipeline's wall time: segmenting, encoding and storing
 
     @property
     def changed(self) -> bool:
@@ -94,6 +97,8 @@ class IngestReport:
             "embedded_texts": self.embedded_texts,
             "version": self.version,
             "seconds": round(self.seconds, 3),
+            "encode_seconds": round(self.encode_seconds, 3),
+            "write_seconds": round(self.write_seconds, 3),
         }
 
 
@@ -112,7 +117,8 @@ def ingest(
 ) -> IngestReport:
     """Index the notes under `paths` (default: the configured notes folders) as a new version.
 
-    `on_progress(done_texts, total_texts)` is called as texts are embedded (as the bar moves).
+    `on_progress(done_texts, total_texts)` is called after each stored group (from ingest's writer
+    thread); `total_texts` is estimated from the texts per note so far until the last group.
 
     The per-file report and the last ingest's figures (or its error) are written beside the
     index (`bot.index.report`) whether the run succeeds or not.
@@ -206,7 +212,7 @@ def _ingest(scope: list[Path], settings: Settings, store: Store, embedder: Embed
 
     store.commit(version, **_counts(metadata), ingest_started=_now())
     to_embed = [(key, note) for key, note in write if key not in pending]
-    report.embedded_texts = _write_notes(to_embed, settings, store, embedder, progress, on_progress)
+    report.embedded_texts = _write_notes(to_embed, settings, store, embedder, report, progress, on_progress)
     store.set_live_until(superseded, target)
     store.delete_notes(leftovers)
     store.commit(
@@ -263,59 +269,51 @@ def _stored_files(store: Store, records) -> list[ParsedFile]:
     return list(by_path.values())
 
 
-def _write_notes(write, settings: Settings, store: Store, embedder: Embedder, progress: bool,
-                 on_progress: Callable[[int, int], None] | None = None) -> int:
-    """Embed and store chunk records, then note records (a note record means its chunks are complete)."""
+def _write_notes(write, settings: Settings, store: Store, embedder: Embedder, report: IngestReport,
+                 progress: bool, on_progress: Callable[[int, int], None] | None) -> int:
+    """Embed and store chunk records, then note records (a note record means its chunks are
+    complete), segmenting the next group and storing the previous one while this one is encoded."""
     if not write:
         return 0
-    segmented = []
-    for key, note in write:
-        segments = segment_note(
-            note, embedder.count_tokens,
-            chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens,
-            window=embedder.max_tokens,
-        )
-        segmented.append((key, note, segments))
-    total = sum(len(s.chunks) + sum(s.quotable) for _, _, s in segmented)
 
-    bar = _progress_bar(total, progress)
-    done = 0
+    def segmented():
+        for key, note in write:
+            yield key, note, segment_note(
+                note, embedder.count_tokens,
+                chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens,
+                window=embedder.max_tokens,
+            )
 
-    def advance(count: int) -> None:
-        nonlocal done
-        done += count
+    def texts_of(group) -> list[str]:
+        texts: list[str] = []
+        for _, note, segments in group:
+            texts.extend(embedding_text(chunk) for chunk in segments.chunks)
+            texts.extend(note.text[s:e] for (s, e), q in zip(segments.sentences, segments.quotable) if q)
+        return texts
+
+    bar = _progress_bar(len(write), progress)
+    done = {"notes": 0, "texts": 0}
+
+    def stored(group, texts: int) -> None:
+        done["notes"] += len(group)
+        done["texts"] += texts
         if bar is not None:
-            bar.update(count)
-        if on_progress is not None:
-            on_progress(done, total)
+            bar.update(len(group))
+            bar.set_postfix(texts=done["texts"], refresh=False)
+        if on_progress is not None:  # the total is estimated from the texts per note so far
+            total = round(done["texts"] * len(write) / done["notes"])
+            on_progress(done["texts"], done["texts"] if done["notes"] == len(write) else max(total, done["texts"]))
 
-    if on_progress is not None:
-        on_progress(0, total)
     computed_before = embedder.computed
     try:
-        for group in _groups(segmented):
-            texts: list[str] = []
-            for _, note, segments in group:
-                texts.extend(embedding_text(chunk) for chunk in segments.chunks)
-                texts.extend(note.text[s:e] for (s, e), q in zip(segments.sentences, segments.quotable) if q)
-            vectors = embedder.encode(texts, progress=advance)
-            _store_group(group, vectors, store, embedder.dimension)
+        times = pipeline.run(pipeline.grouped(segmented(), lambda item: len(item[2].chunks), BATCH_CHUNKS),
+                             texts_of, embedder.encode,
+                             lambda group, vectors: _store_group(group, vectors, store, embedder.dimension), stored)
     finally:
         if bar is not None:
             bar.close()
+    report.encode_seconds, report.write_seconds = times.encode_seconds, times.wall_seconds
     return embedder.computed - computed_before
-
-
-def _groups(segmented):
-    group, size = [], 0
-    for item in segmented:
-        group.append(item)
-        size += len(item[2].chunks)
-        if size >= BATCH_CHUNKS:
-            yield group
-            group, size = [], 0
-    if group:
-        yield group
 
 
 def _store_group(group, vectors: np.ndarray, store: Store, dimension: int) -> None:
@@ -388,4 +386,6 @@ def _progress_bar(total: int, enabled: bool):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="embedding", unit="text", dynamic_ncols=True, leave=False)
+    # notes/s and the time left, as tqdm shows them for a known total
+    return tqdm(total=total, desc="indexing", unit="note", dynamic_ncols=True, leave=False,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} notes [{elapsed}<{remaining}, {rate_fmt}{postfix}]")

@@ -21,7 +21,8 @@ def _seed_texts() -> list[str]:
     return paragraphs[:12] + ["Does warmth training make models less reliable?", "x", "<think>tags</think>"]
 
 
-def test_onnxruntime_gives_torchs_vectors_for_batches_and_questions(embedder):
+def test_onnxruntime_gives_torchs_vectors_for_batches_and_questions(fp32_embedder):
+    embedder = fp32_embedder  # int8 is checked against fp32 in test_int8.py
     assert embedder.backend == "onnxruntime"
     texts = _seed_texts()
     expected = embedder.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
@@ -31,7 +32,8 @@ def test_onnxruntime_gives_torchs_vectors_for_batches_and_questions(embedder):
     assert np.allclose(np.linalg.norm(embedder.encode_batch(texts), axis=1), 1.0, atol=1e-5)
 
 
-def test_the_export_is_made_once_per_model_and_checked(embedder, embedder_settings):
+def test_the_export_is_made_once_per_model_and_checked(fp32_embedder, embedder_settings):
+    embedder = fp32_embedder
     directory = next(embedder_settings.model_cache_dir.glob(f"onnx-{embedder.fingerprint}"))
     assert (directory / "model.onnx").stat().st_size > 10_000_000
     assert "max_abs_difference" in (directory / "checked.json").read_text()
@@ -44,7 +46,7 @@ def test_the_torch_backend_is_there_when_asked_for(tmp_path):
     torch_embedder = Embedder.load(Settings(data_dir=tmp_path, embedding_backend="torch"))
     assert torch_embedder.backend == "torch" and torch_embedder.onnx is None
     question = "Does warmth training make models less reliable?"
-    onnx_embedder = Embedder.load(Settings(data_dir=tmp_path))
+    onnx_embedder = Embedder.load(Settings(data_dir=tmp_path, embedding_precision="fp32"))
     assert np.abs(torch_embedder.encode_query(question) - onnx_embedder.encode_query(question)).max() < 1e-5
 
 

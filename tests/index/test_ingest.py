@@ -228,3 +228,12 @@ def test_the_file_report_is_stored_beside_the_index_and_unchanged_files_keep_the
     assert second["001_bae4b2363521288b.txt"]["hash"] != entries["001_bae4b2363521288b.txt"]["hash"]
     unchanged = [name for name in entries if name not in ("001_bae4b2363521288b.txt", "blank.md")]
     assert all(second[name] == entries[name] for name in unchanged)
+
+
+def test_on_progress_counts_texts_up_to_the_total(settings, store, embedder):
+    calls = []
+    report = ingest(None, settings, store, embedder, progress=False, on_progress=lambda d, t: calls.append((d, t)))
+    assert calls and all(done <= total for done, total in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert calls[-1][0] == calls[-1][1] >= report.chunks  # every chunk and quotable sentence
+    assert 0 < report.encode_seconds <= report.write_seconds <= report.seconds
