@@ -117,13 +117,13 @@ def calibration_half(text: str) -> bool:
     return hashlib.sha256(text.encode("utf-8")).digest()[0] % 2 == 0
 
 
-TOPICS: dict[str, float] = {}  # question -> its closest scored note's topic score
+TOPICS: dict[tuple[str, str], float] = {}  # (collection, question) -> its closest scored note's topic score
 
 
-def best_evidence(index, question: str) -> float:
+def best_evidence(index, question: str, collection: str = "seeds") -> float:
     response = respond(index, question)
     vector = index.embedder.encode_query(question)
-    TOPICS[question] = max(note_topics(index.snapshot, vector, response.evidence).values(), default=float("-inf"))
+    TOPICS[collection, question] = max(note_topics(index.snapshot, vector, response.evidence).values(), default=float("-inf"))
     return max((e.score for e in response.evidence), default=float("-inf"))
 
 
@@ -136,7 +136,7 @@ def seed_question_set() -> tuple[list[str], list[str]]:
 
 def two_view(items: list[tuple[str, str, float, bool]]) -> None:
     """Choose the topic bar on the calibration half; report what it changes on both halves."""
-    below = [(c, q, TOPICS.get(q, float("-inf")), a) for c, q, s, a in items if s < ABSTAIN_BELOW]
+    below = [(c, q, TOPICS.get((c, q), float("-inf")), a) for c, q, s, a in items if s < ABSTAIN_BELOW]
     calibration_off = [t for _, q, t, a in below if a and calibration_half(q)]
     chosen = round(max(calibration_off, default=0.0) + 0.001, 3)
     print(f"\ntopic bar: chosen {chosen:.3f} (just above the calibration half's most topical off-topic "
@@ -144,14 +144,14 @@ def two_view(items: list[tuple[str, str, float, bool]]) -> None:
     for bar in sorted({chosen, TOPIC_AT_LEAST, 0.30, 0.35, 0.40}):
         for half, name in ((True, "calibration"), (False, "held-out")):
             for collection in ("seeds", "scifact"):
-                part = [(q, s, a) for c, q, s, a in items if c == collection and calibration_half(q) == half]
+                part = [(TOPICS[c, q], s, a) for c, q, s, a in items if c == collection and calibration_half(q) == half]
                 if not part:
                     continue
                 fa_before = sum(1 for q, s, a in part if not a and s < ABSTAIN_BELOW)
-                fa_after = sum(1 for q, s, a in part if not a and s < ABSTAIN_BELOW and TOPICS[q] < bar)
-                off = [(q, s) for q, s, a in part if a]
-                off_before = sum(1 for q, s in off if s >= ABSTAIN_BELOW)
-                off_after = sum(1 for q, s in off if s >= ABSTAIN_BELOW or TOPICS[q] >= bar)
+                fa_after = sum(1 for t, s, a in part if not a and s < ABSTAIN_BELOW and t < bar)
+                off = [(t, s) for t, s, a in part if a]
+                off_before = sum(1 for t, s in off if s >= ABSTAIN_BELOW)
+                off_after = sum(1 for t, s in off if s >= ABSTAIN_BELOW or t >= bar)
                 print(f"  bar {bar:.3f} {name:<11} {collection:<7} false abstentions {fa_before:3} -> {fa_after:3}"
                       f"   off-topic answered {off_before}/{len(off)} -> {off_after}/{len(off)}")
     for c, q, t, a in sorted(below, key=lambda b: -b[2])[:12]:
@@ -196,9 +196,9 @@ def main() -> None:
         random.Random(0).shuffle(claims)
         with open_eval_index(settings, data) as index:
             for _, claim in claims[: args.claims]:
-                items.append(("scifact", claim, best_evidence(index, claim), False))
+                items.append(("scifact", claim, best_evidence(index, claim, "scifact"), False))
             for question in OFF_TOPIC:
-                items.append(("scifact", question, best_evidence(index, question), True))
+                items.append(("scifact", question, best_evidence(index, question, "scifact"), True))
     elif args.claims:
         print(f"no BEIR folder at {args.beir}: SciFact claims left out", file=sys.stderr)
 

@@ -151,7 +151,7 @@ def test_the_issues_section_examples(seed_run, qid):
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(reason="paraphrases with little word overlap: 12 of 33 are under both the passage bar and the "
+@pytest.mark.xfail(reason="paraphrases with little word overlap: 9 of 33 are under both the passage bar and the "
                           "topic bar today (18 before the topic view); the issue asks for none", strict=False)
 def test_paraphrases_are_never_abstained(seed_run):
     assert not [q for q in _ids("paraphrase") if seed_run["scores"][q]["false_abstention"]]
@@ -160,14 +160,16 @@ def test_paraphrases_are_never_abstained(seed_run):
 @pytest.mark.integration
 def test_paraphrases_close_to_a_note_get_a_pointer_answer_not_an_abstention(seed_run):
     # Under the passage bar, but close to a note as a whole: the answer says no passage answers
-    # outright and points at the closest notes. p04's pointer quotes the passage that answers it.
+    # outright and points at the closest notes. p02's, p04's and p18's pointers quote the passage
+    # that answers them.
     scores = seed_run["scores"]
-    assert scores["p04"]["topic_only"] and scores["p04"]["strict"], scores["p04"]["answer"]
+    for qid in ("p02", "p04", "p18"):
+        assert scores[qid]["topic_only"] and scores[qid]["strict"], scores[qid]["answer"]
     assert scores["p08"]["topic_only"] and "why-can-t-chatbots-detect-when-users-are-ambivalent-about-change" \
         in scores["p08"]["cited"]
     pointers = [s for s in scores.values() if s["topic_only"]]
-    assert len(pointers) >= 5 and all(not s["abstained"] for s in pointers)
-    assert sum(s["false_abstention"] for q, s in scores.items() if QUESTIONS[q]["category"] == "paraphrase") <= 12
+    assert len(pointers) >= 8 and all(not s["abstained"] for s in pointers)
+    assert sum(s["false_abstention"] for q, s in scores.items() if QUESTIONS[q]["category"] == "paraphrase") <= 9
 
 
 @pytest.mark.integration
