@@ -1,4 +1,5 @@
-"""Calibrate the abstention threshold (`bot.answer.ABSTAIN_BELOW`) and report its precision/recall.
+"""Calibrate the abstention threshold (`bot.answer.ABSTAIN_BELOW`) and report its precision/recall;
+then the second view, the topic bar (`bot.answer.TOPIC_AT_LEAST`).
 
     .venv/bin/python bench/abstention.py [--beir ../shared/eval/scifact] [--claims 200]
 
@@ -8,6 +9,12 @@ here, none of them used by the tests) must abstain. Each question's best evidenc
 score is measured once; the threshold is chosen on the calibration half (best F1
 of abstention) and precision/recall of abstention are reported on the held-out
 half, and on everything. "Positive" = the bot abstained.
+
+The topic bar: below the passage bar, an answer still points at a note whose note vector is at
+least this close to the question (saying no passage answers outright). It is chosen on the
+calibration half of both corpora at once (the seed question set's paraphrases and off-topic
+questions included): the lowest bar at which no off-topic question of that half is answered by
+the topic view; false abstentions and off-topic answers are reported on both halves.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.query.answer import ABSTAIN_BELOW, respond  # noqa: E402
+import yaml  # noqa: E402
+
+from bot.query.answer import ABSTAIN_BELOW, TOPIC_AT_LEAST, note_topics, respond  # noqa: E402
 from bot.tools.evaluate import load_beir, open_eval_index  # noqa: E402
 from bot.service import Bot  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -108,9 +117,45 @@ def calibration_half(text: str) -> bool:
     return hashlib.sha256(text.encode("utf-8")).digest()[0] % 2 == 0
 
 
-def best_evidence(index, question: str) -> float:
+TOPICS: dict[tuple[str, str], float] = {}  # (collection, question) -> its closest scored note's topic score
+
+
+def best_evidence(index, question: str, collection: str = "seeds") -> float:
     response = respond(index, question)
+    vector = index.embedder.encode_query(question)
+    TOPICS[collection, question] = max(note_topics(index.snapshot, vector, response.evidence).values(), default=float("-inf"))
     return max((e.score for e in response.evidence), default=float("-inf"))
+
+
+def seed_question_set() -> tuple[list[str], list[str]]:
+    """bench/seed_questions.yaml: its answerable questions (every category) and its off-topic ones."""
+    spec = yaml.safe_load((ROOT / "bench" / "seed_questions.yaml").read_text(encoding="utf-8"))
+    answerable = [q["question"] for q in spec["questions"] if q["category"] != "offtopic"]
+    return answerable, [q["question"] for q in spec["questions"] if q["category"] == "offtopic"]
+
+
+def two_view(items: list[tuple[str, str, float, bool]]) -> None:
+    """Choose the topic bar on the calibration half; report what it changes on both halves."""
+    below = [(c, q, TOPICS.get((c, q), float("-inf")), a) for c, q, s, a in items if s < ABSTAIN_BELOW]
+    calibration_off = [t for _, q, t, a in below if a and calibration_half(q)]
+    chosen = round(max(calibration_off, default=0.0) + 0.001, 3)
+    print(f"\ntopic bar: chosen {chosen:.3f} (just above the calibration half's most topical off-topic "
+          f"question below the passage bar); in use: TOPIC_AT_LEAST = {TOPIC_AT_LEAST}")
+    for bar in sorted({chosen, TOPIC_AT_LEAST, 0.30, 0.35, 0.40}):
+        for half, name in ((True, "calibration"), (False, "held-out")):
+            for collection in ("seeds", "scifact"):
+                part = [(TOPICS[c, q], s, a) for c, q, s, a in items if c == collection and calibration_half(q) == half]
+                if not part:
+                    continue
+                fa_before = sum(1 for q, s, a in part if not a and s < ABSTAIN_BELOW)
+                fa_after = sum(1 for t, s, a in part if not a and s < ABSTAIN_BELOW and t < bar)
+                off = [(t, s) for t, s, a in part if a]
+                off_before = sum(1 for t, s in off if s >= ABSTAIN_BELOW)
+                off_after = sum(1 for t, s in off if s >= ABSTAIN_BELOW or t >= bar)
+                print(f"  bar {bar:.3f} {name:<11} {collection:<7} false abstentions {fa_before:3} -> {fa_after:3}"
+                      f"   off-topic answered {off_before}/{len(off)} -> {off_after}/{len(off)}")
+    for c, q, t, a in sorted(below, key=lambda b: -b[2])[:12]:
+        print(f"    topic {t:.3f} {c:<8} {'off-topic' if a else 'answerable'}: {q[:90]}")
 
 
 def precision_recall(items: list[tuple[float, bool]], threshold: float) -> tuple[float, float, float]:
@@ -137,9 +182,10 @@ def main() -> None:
                                                 "data_dir": Path(settings.data_dir) / "abstention-seeds"})
     seeds = Bot.open(seed_settings, progress=False).index
     try:
-        for question in SEED_ANSWERABLE:
+        answerable, near_off_topic = seed_question_set()
+        for question in dict.fromkeys(SEED_ANSWERABLE + answerable):
             items.append(("seeds", question, best_evidence(seeds, question), False))
-        for question in OFF_TOPIC:
+        for question in OFF_TOPIC + near_off_topic:
             items.append(("seeds", question, best_evidence(seeds, question), True))
     finally:
         seeds.close()
@@ -150,9 +196,9 @@ def main() -> None:
         random.Random(0).shuffle(claims)
         with open_eval_index(settings, data) as index:
             for _, claim in claims[: args.claims]:
-                items.append(("scifact", claim, best_evidence(index, claim), False))
+                items.append(("scifact", claim, best_evidence(index, claim, "scifact"), False))
             for question in OFF_TOPIC:
-                items.append(("scifact", question, best_evidence(index, question), True))
+                items.append(("scifact", question, best_evidence(index, question, "scifact"), True))
     elif args.claims:
         print(f"no BEIR folder at {args.beir}: SciFact claims left out", file=sys.stderr)
 
@@ -177,6 +223,7 @@ def main() -> None:
     for collection, question, score, should in sorted(wrong, key=lambda w: w[2]):
         verdict = "answered, should abstain" if should else "abstained, should answer"
         print(f"    {score:.3f} {collection:<8} {verdict}: {question[:90]}")
+    two_view(items)
 
 
 if __name__ == "__main__":

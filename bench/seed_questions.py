@@ -71,7 +71,7 @@ def citations_of(answer) -> list[dict]:
             for c in answer.citations]
 
 
-def score_question(question: dict, citations: list[dict], abstained: bool) -> dict:
+def score_question(question: dict, citations: list[dict], abstained: bool, topic_only: bool = False) -> dict:
     """How one answer fares against its question's `expect`, `also_ok` and `evidence` (pure).
 
         >>> q = {"id": "x", "category": "body", "expect": "a", "also_ok": ["b"], "evidence": ["red"]}
@@ -82,7 +82,7 @@ def score_question(question: dict, citations: list[dict], abstained: bool) -> di
     """
     offtopic = question["category"] == "offtopic"
     result = {"id": question["id"], "category": question["category"],
-              "section": question.get("section", "body"), "abstained": abstained,
+              "section": question.get("section", "body"), "abstained": abstained, "topic_only": topic_only,
               "cited": list(dict.fromkeys(c["note_id"] for c in citations))}
     if offtopic:
         result.update(correct_abstention=abstained, false_answer=not abstained)
@@ -120,6 +120,8 @@ def summarise(scores: list[dict], key: str = "category") -> dict[str, dict]:
             for metric in ("strict", "lenient", "strict_at_1", "lenient_at_1"):
                 row[metric] = round(sum(s[metric] for s in group) / len(group), 3)
             row["false_abstentions"] = sum(s["false_abstention"] for s in group)
+            row["topic_only_strict"] = sum(s.get("topic_only", False) and s["strict"] for s in group)
+        row["topic_only"] = sum(s.get("topic_only", False) for s in group)
         table[name] = row
     return table
 
@@ -214,6 +216,14 @@ def nothing_new(markdown: str) -> bool:
     return bool(phrase) and markdown.startswith(phrase)
 
 
+def topic_only(markdown: str) -> bool:
+    """The answer says no passage answers outright and points at the closest notes (compose's TOPIC_ONLY)."""
+    from bot.query import compose
+
+    phrase = getattr(compose, "TOPIC_ONLY", None)
+    return bool(phrase) and markdown.startswith(phrase)
+
+
 def run_questions(bot, questions: list[dict], params: AnswerParams) -> tuple[list[dict], list[dict], list[dict]]:
     """Every question through `bot.respond`; (scores, source-following cases, direct-source cases)."""
     link_spans, kinds = note_links(bot.snapshot)
@@ -221,7 +231,7 @@ def run_questions(bot, questions: list[dict], params: AnswerParams) -> tuple[lis
     for question in questions:
         answer = bot.respond(question["question"], params=params).answer
         citations = citations_of(answer)
-        score = score_question(question, citations, answer.abstained)
+        score = score_question(question, citations, answer.abstained, topic_only(answer.answer))
         score["answer"] = answer.answer
         scores.append(score)
         for case in source_following(citations, link_spans, kinds):
@@ -311,9 +321,11 @@ def markdown(before: dict, after: dict, meta: dict) -> str:
              f"{meta['seconds']:.0f} s for both runs. Strict: the `expect` note is cited with a quote holding an "
              "evidence string; lenient: `expect` or an `also_ok` note; @1: only the quotes numbered [1]. "
              "*Before* is the answer path without source following and follow-up novelty "
-             "(AnswerParams switches), *after* the defaults.", ""]
+             "(AnswerParams switches), *after* the defaults. Pointer answers: led by \"No passage says this "
+             "outright; the closest notes are:\" (the passage bar missed, the note as a whole is close: "
+             "`TOPIC_AT_LEAST`), not counted as abstentions; (strict): of them, how many still quote the evidence.", ""]
     header = ["category", "questions", "hit strict", "hit lenient", "hit@1 strict", "hit@1 lenient",
-              "false abstentions", "correct abstentions", "false answers"]
+              "false abstentions", "correct abstentions", "false answers", "pointer answers (strict)"]
     for label, result in (("after", after), ("before", before)):
         rows = []
         for name in (*CATEGORIES, "all answerable"):
@@ -321,10 +333,12 @@ def markdown(before: dict, after: dict, meta: dict) -> str:
             if row is None:
                 continue
             if "correct_abstentions" in row:
-                rows.append([name, row["questions"], "", "", "", "", "", row["correct_abstentions"], row["false_answers"]])
+                rows.append([name, row["questions"], "", "", "", "", "", row["correct_abstentions"], row["false_answers"],
+                             row.get("topic_only", 0)])
             else:
                 rows.append([name, row["questions"], _pct(row["strict"]), _pct(row["lenient"]),
-                             _pct(row["strict_at_1"]), _pct(row["lenient_at_1"]), row["false_abstentions"], "", ""])
+                             _pct(row["strict_at_1"]), _pct(row["lenient_at_1"]), row["false_abstentions"], "", "",
+                             f"{row.get('topic_only', 0)} ({row.get('topic_only_strict', 0)})"])
         lines += [f"## By category ({label})", "", markdown_table(header, rows), ""]
     rows = [[name, row["questions"], _pct(row["strict"]), _pct(row["lenient"]), _pct(row["strict_at_1"]),
              _pct(row["lenient_at_1"]), row["false_abstentions"]]
@@ -381,7 +395,7 @@ def markdown(before: dict, after: dict, meta: dict) -> str:
     misses = [s for s in after["questions"] if s["category"] != "offtopic" and not s["lenient"]]
     lines += ["## Answerable questions missed (after, lenient)", ""]
     lines += [f"- {s['id']} ({s['category']}/{s['section']}): "
-              + ("abstained" if s["abstained"] else "cited " + ", ".join(s["cited"])) for s in misses] or ["- none"]
+              + ("abstained" if s["abstained"] else ("pointed at " if s.get("topic_only") else "cited ") + ", ".join(s["cited"])) for s in misses] or ["- none"]
     return "\n".join(lines)
 
 

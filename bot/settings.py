@@ -163,6 +163,11 @@ class Settings(BaseSettings):
         description="Answer only when the evidence score of the best passage reaches this "
         "(0 = the calibrated default in bot.answer).",
     )
+    topic_at_least: float = Field(
+        0.0,
+        description="Below the passage bar, still point at notes whose similarity to the question as a "
+        "whole reaches this, saying no passage answers outright (0 = the calibrated default in bot.answer).",
+    )
     max_question_chars: int = Field(2000, ge=1, description="Longer questions are refused with a message.")
 
     # --- the app -------------------------------------------------------------------------

@@ -28,6 +28,10 @@ from .timing import Clock
 # Calibrated on held-out questions (bench/abstention.py): the evidence score of the
 # best passage below which the notes are taken not to address the question.
 ABSTAIN_BELOW = 0.43
+# Below that, an answer still points at the notes whose note vector (the mean of its chunks) is
+# this close to the question, saying that no passage answers outright: just above the most topical
+# off-topic question of the calibration half of seeds + SciFact (bench/abstention.py).
+TOPIC_AT_LEAST = 0.363
 
 
 def check_question(question: object, max_chars: int) -> str:
@@ -114,10 +118,18 @@ def respond(
             return Response(answer=answer, hits=hits, evidence=evidence, query=query)
     linked = (cited_evidence(snapshot, terms_query, vector, hits, evidence, params, exclude, parsed_filters)
               if params.follow_sources else {})
+    topic_bar = index.settings.topic_at_least or TOPIC_AT_LEAST
     answer = compose_answer(question, snapshot, hits, evidence, threshold, params,
-                            max_notes=index.settings.answer_notes, linked=linked, shown=exclude)
+                            max_notes=index.settings.answer_notes, linked=linked, shown=exclude,
+                            topics=None if novel else note_topics(snapshot, vector, evidence),
+                            topic_threshold=topic_bar)
     clock.lap("compose")
     return Response(answer=answer, hits=hits, evidence=evidence, query=query)
+
+
+def note_topics(snapshot, vector, evidence: list[Evidence]) -> dict[str, float]:
+    """How close each scored note is to the question as a whole: its note vector's cosine (pure)."""
+    return {e.hit.note_id: float(snapshot.note_vectors[e.hit.row] @ vector) for e in evidence}
 
 
 def unshown_evidence(evidence: list[Evidence], best: float, threshold: float,

@@ -5,7 +5,10 @@
     answer.citations    one Citation per quote: `note.text[start:end] == quote`
 
 With weak evidence (the best passage's evidence score below `threshold`) the answer abstains:
-it says `NOT_ADDRESSED`, cites nothing, and offers the nearest notes as `suggestions`.
+it says `NOT_ADDRESSED`, cites nothing, and offers the nearest notes as `suggestions`; unless
+the question is close to a note as a whole (`topics`: a note's similarity to the question, at or
+above `topic_threshold`), when it says so: it leads with `TOPIC_ONLY` and quotes each close
+note's nearest passage as a pointer, not as evidence that answers the question.
 
 A quoted passage that cites notes inline brings the cited note's own words beside it
 (`linked`, see `sources`); a follow-up that finds nothing the conversation has not shown says
@@ -28,6 +31,7 @@ from .retrieval import NoteHit, mmr
 from .sources import place_cited, prefer_originals
 
 NOT_ADDRESSED = "None of the notes address this."
+TOPIC_ONLY = "No passage says this outright; the closest notes are:"
 NOTHING_NEW = "Nothing new in the notes beyond what was already quoted:"
 _NUMBER_WORDS = ["No", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten"]
 
@@ -35,15 +39,20 @@ _NUMBER_WORDS = ["No", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "E
 def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evidence: list[Evidence],
                    threshold: float, params: AnswerParams = DEFAULT_ANSWER_PARAMS,
                    max_notes: int = 3, linked: Mapping[str, Evidence] | None = None,
-                   shown: Mapping[str, Sequence[tuple[int, int]]] | None = None) -> Answer:
+                   shown: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+                   topics: Mapping[str, float] | None = None, topic_threshold: float = float("inf")) -> Answer:
     """The Markdown answer and its citations (pure: everything comes in as arguments).
 
     `linked` is the evidence of the notes that candidate passages cite inline
     (`sources.cited_evidence`); with `params.follow_sources` they are quoted beside the
     passage citing them, and a passage copying a note it names is quoted from that note
-    (unless that note's passage is among those `shown` earlier in the conversation)."""
+    (unless that note's passage is among those `shown` earlier in the conversation).
+    `topics` maps note ids to how close each note as a whole is to the question (see the module)."""
     best = max((e.score for e in evidence), default=float("-inf"))
     if best < threshold:
+        near = [e for e in evidence if (topics or {}).get(e.hit.note_id, float("-inf")) >= topic_threshold]
+        if near:
+            return topic_answer(question, snapshot, hits, near, topics or {}, max_notes)
         suggestions = [note_ref(snapshot, h.note_id) for h in hits[:3]]
         return Answer(question=question, answer=NOT_ADDRESSED, abstained=True, suggestions=suggestions)
 
@@ -80,6 +89,29 @@ def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evide
     if related:
         lines += ["", "**Related notes:** " + " · ".join(f"[{md_escape(r.title)}]({r.url})" for r in related)]
     return Answer(question=question, answer="\n".join(lines), abstained=False, citations=citations,
+                  related=related)
+
+
+def topic_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], near: list[Evidence],
+                 topics: Mapping[str, float], max_notes: int) -> Answer:
+    """No passage answers well enough, but notes as a whole are close to the question: say so
+    (`TOPIC_ONLY`), then each close note's nearest passage, closest note first, as a pointer."""
+    chosen = sorted(near, key=lambda e: -topics[e.hit.note_id])[:max_notes]
+    citations: list[Citation] = []
+    lines = [TOPIC_ONLY, ""]
+    for n, item in enumerate(chosen, start=1):
+        note, quote = snapshot.notes[item.hit.row], item.quotes[0]
+        text = note.text[quote.start:quote.end]
+        url = passage_url(note.id, quote.start, quote.end)
+        links = quote_links(snapshot, note, quote.start, quote.end)
+        citations.append(Citation(n=n, note_id=note.id, title=note.title, url=url, quote=text,
+                                  start=quote.start, end=quote.end, score=round(quote.score, 4), links=links))
+        lines += [f"{n}. [{md_escape(note.title)}]({note_url(note.id)}), nearest passage:", "",
+                  f"{blockquote(text, [(k.start, k.end, note_url(k.note_id)) for k in links])} [[{n}]]({url})", ""]
+    related = related_notes(snapshot, hits, [c.note_id for c in citations])
+    if related:
+        lines += ["**Related notes:** " + " · ".join(f"[{md_escape(r.title)}]({r.url})" for r in related)]
+    return Answer(question=question, answer="\n".join(lines).rstrip(), abstained=False, citations=citations,
                   related=related)
 
 

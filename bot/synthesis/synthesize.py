@@ -34,6 +34,7 @@ from ..errors import LLMError
 from ..index.snapshot import Snapshot
 from ..markdown import md_escape
 from ..models import Answer, AnswerSentence, DroppedSentence
+from ..query.compose import TOPIC_ONLY
 from .client import LLMClient
 from .passages import cited_passages
 from .prompt import Turn, build_messages
@@ -97,6 +98,11 @@ class Synthesizer:
         """The steps of writing one answer (see `Step`); never raises for the LLM's failures."""
         if extractive.abstained or not extractive.citations:
             yield Step(extractive, done=True)  # the bot abstains: nothing to write from, nothing asked
+            return
+        if extractive.answer.startswith(TOPIC_ONLY):
+            # No passage answers outright, only close notes: prose written from their nearest
+            # passages would present pointers as evidence. The answer stays what it says it is.
+            yield Step(extractive, done=True)
             return
         passages = cited_passages(extractive, snapshot)
         if not passages:  # the quotes' notes changed under us (a new index version)

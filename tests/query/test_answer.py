@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.query.compose import NOT_ADDRESSED
+from bot.query.compose import NOT_ADDRESSED, TOPIC_ONLY
 from bot.errors import QuestionError
 from bot.query.answer import answer_question
 from bot.query.followups import expand_follow_up, is_follow_up, read_conversation, shown_passages
@@ -538,3 +538,29 @@ def test_followups_doctests():
     import bot.query.followups
 
     assert doctest.testmod(bot.query.followups).failed == 0
+
+
+AMBIVALENCE = "Are bots any good at noticing when someone is torn about quitting a habit?"
+
+
+def test_a_question_close_to_a_note_but_no_passage_says_so_and_points_at_it(seed_index):
+    # A paraphrase under the passage bar whose note as a whole is close: no passage is presented
+    # as the answer; the lead line says so, and the closest note's nearest passage is quoted verbatim.
+    answer = answer_question(seed_index, AMBIVALENCE)
+    assert not answer.abstained and answer.answer.startswith(TOPIC_ONLY)
+    assert answer.citations[0].note_id == "why-can-t-chatbots-detect-when-users-are-ambivalent-about-change"
+    for citation in answer.citations:
+        note = seed_index.snapshot.note(citation.note_id)
+        assert note.text[citation.start:citation.end] == citation.quote
+        assert f"[[{citation.n}]]({citation.url})" in answer.answer
+
+
+def test_the_topic_bar_is_a_setting(seed_index):
+    strict = seed_index.settings.model_copy(update={"topic_at_least": 0.99})
+    original = seed_index.settings
+    seed_index.settings = strict
+    try:
+        answer = answer_question(seed_index, AMBIVALENCE)
+    finally:
+        seed_index.settings = original
+    assert answer.abstained and answer.answer == NOT_ADDRESSED

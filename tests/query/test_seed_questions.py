@@ -45,12 +45,14 @@ def test_strict_lenient_and_first_citation():
 
 def test_off_topic_scoring_and_summary():
     off = {"id": "o", "category": "offtopic", "section": "body", "expect": "abstain"}
-    scores = [sq.score_question(off, [], True), sq.score_question(off, [cite(1, "a", "x")], False),
+    scores = [sq.score_question(off, [], True), sq.score_question(off, [cite(1, "a", "x")], False, topic_only=True),
               sq.score_question(QUESTIONS["b10"], [cite(1, QUESTIONS["b10"]["expect"],
                                                         "empathy and warmth are not the same axis.")], False)]
     table = sq.summarise(scores)
-    assert table["offtopic"] == {"questions": 2, "correct_abstentions": 1, "false_answers": 1}
+    assert table["offtopic"] == {"questions": 2, "correct_abstentions": 1, "false_answers": 1, "topic_only": 1}
     assert table["body"]["strict"] == 1.0 and table["all answerable"]["questions"] == 1
+    assert (table["body"]["topic_only"], table["body"]["topic_only_strict"]) == (0, 0)
+    assert sq.topic_only("No passage says this outright; the closest notes are:\n\n1. ...")
 
 
 def test_follow_up_scoring_reads_what_was_shown_from_the_markdown():
@@ -149,10 +151,30 @@ def test_the_issues_section_examples(seed_run, qid):
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(reason="paraphrases with little word overlap fall under the abstention bar (17 of 33 today); "
-                          "the issue asks for none", strict=False)
+@pytest.mark.xfail(reason="paraphrases with little word overlap: 9 of 33 are under both the passage bar and the "
+                          "topic bar today (18 before the topic view); the issue asks for none", strict=False)
 def test_paraphrases_are_never_abstained(seed_run):
     assert not [q for q in _ids("paraphrase") if seed_run["scores"][q]["false_abstention"]]
+
+
+@pytest.mark.integration
+def test_paraphrases_close_to_a_note_get_a_pointer_answer_not_an_abstention(seed_run):
+    # Under the passage bar, but close to a note as a whole: the answer says no passage answers
+    # outright and points at the closest notes. p02's, p04's and p18's pointers quote the passage
+    # that answers them.
+    scores = seed_run["scores"]
+    for qid in ("p02", "p04", "p18"):
+        assert scores[qid]["topic_only"] and scores[qid]["strict"], scores[qid]["answer"]
+    assert scores["p08"]["topic_only"] and "why-can-t-chatbots-detect-when-users-are-ambivalent-about-change" \
+        in scores["p08"]["cited"]
+    pointers = [s for s in scores.values() if s["topic_only"]]
+    assert len(pointers) >= 8 and all(not s["abstained"] for s in pointers)
+    assert sum(s["false_abstention"] for q, s in scores.items() if QUESTIONS[q]["category"] == "paraphrase") <= 9
+
+
+@pytest.mark.integration
+def test_off_topic_questions_never_get_a_pointer_answer(seed_run):
+    assert not [q for q in _ids("offtopic") if seed_run["scores"][q]["topic_only"]]
 
 
 @pytest.mark.integration

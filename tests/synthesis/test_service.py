@@ -12,7 +12,7 @@ import pytest
 
 from bot.models import Answer
 from bot.query.answer import answer_question
-from bot.query.compose import NOT_ADDRESSED
+from bot.query.compose import NOT_ADDRESSED, TOPIC_ONLY
 
 from ..conftest import free_port
 from .synth_helpers import (  # noqa: F401  (fixtures)
@@ -92,6 +92,14 @@ def test_an_llm_that_abstains_while_the_notes_answer_gives_the_quotes(llm, bot):
 def test_when_the_bot_abstains_the_llm_is_never_asked(llm, bot):  # noqa: F811
     answer, _ = scripted(llm, bot, {"reply": "Tungsten boils at 5,555 °C [1]."}, question=OFF_TOPIC)
     assert answer.abstained and answer.answer == NOT_ADDRESSED and answer.mode == "extractive"
+    assert llm.requests() == []
+
+
+def test_when_no_passage_answers_outright_the_llm_is_never_asked(llm, bot):  # noqa: F811
+    # A pointer answer (close notes, no passage that answers) stays what it says it is.
+    question = "Are bots any good at noticing when someone is torn about quitting a habit?"
+    answer, _ = scripted(llm, bot, {"reply": "Bots cannot detect ambivalence [1]."}, question=question)
+    assert answer.answer.startswith(TOPIC_ONLY) and answer.mode == "extractive" and answer.citations
     assert llm.requests() == []
 
 
