@@ -14,6 +14,7 @@ measure each other):
     cold_start  bench/app_cold_start.py   `python app.py` to the first answer in Chromium
     memory      bench/memory.py           PSS of 1 and 2 workers, index arrays mapped or private
     linear      bench/linear.py           chunking a 10x longer note takes ~10x the time
+    precision_cold bench/precision_cold.py fp32 vs int8, the whole SciFact corpus cold (--cold only)
 
 Each writes bench/results/<name>.json and <name>.md (and PNG plots); this script then writes
 bench/results/summary.md (every target beside its measured figure) and puts the summary, the
@@ -43,7 +44,9 @@ BENCHMARKS = {
     "cold_start": ["bench/app_cold_start.py"],
     "memory": ["bench/memory.py"],
     "linear": ["bench/linear.py"],
+    "precision_cold": ["bench/precision_cold.py"],
 }
+COLD_ONLY = {"precision_cold"}  # ~25 minutes here: run with --cold (or by name)
 # ours on SciFact train, what no speed-up may lose: nDCG@10 as before the encoder moved to
 # onnxruntime (bench/quality.py, 2026-11-22); quote hit@1 and tight@1 as the tight-quote picker
 # gives them (bench/results/tight_quotes.md; hit@1 was 0.493 when any neighbour could join).
@@ -71,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"no benchmark named {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}")
-    names = args.names or list(BENCHMARKS)
+    names = args.names or [n for n in BENCHMARKS if args.cold or n not in COLD_ONLY]
     took = {}
     for name in names:
         command = [sys.executable, *BENCHMARKS[name]]
@@ -100,8 +103,8 @@ def _load(name: str) -> dict | None:
 def targets() -> list[list[str]]:
     """Every target of the suite beside the figure measured for it (from the latest results)."""
     rows = []
-    latency, ingest, scale, cold, memory, linear = (
-        _load(n) for n in ("latency", "ingest", "scale", "cold_start", "memory", "linear"))
+    latency, ingest, scale, cold, memory, linear, precision = (
+        _load(n) for n in ("latency", "ingest", "scale", "cold_start", "memory", "linear", "precision_cold"))
 
     def row(target, measured, met):
         rows.append([target, measured, "yes" if met else "**no**"])
@@ -130,6 +133,22 @@ def targets() -> list[list[str]]:
         row("unchanged re-ingest ≤ 5% of the full ingest",
             f"{share:.1%}: {ingest['full_warm_cache']['unchanged_reingest_s']:.1f} s of "
             f"{ingest['full_cold']['seconds']:.0f} s{cold_note}", share <= 0.05)
+    if ingest and ingest.get("precision"):
+        sample = ingest["precision"]
+        row("int8: the whole `bot ingest` process on the 300-note cold sample ≥ 1.5× faster than fp32",
+            f"{sample['speedup_process_wall']:.2f}×", sample["speedup_process_wall"] >= 1.5)
+        ratio = sample["int8"]["ratio_to_raw_int8_encode"]
+        row("int8: the sample's ingest ≥ 0.9 of raw int8 encode", f"{ratio:.3f}", ratio >= 0.9)
+        share = sample["int8"]["encoder_share"]
+        row("int8: the encoder's share of the pipeline's wall time ≥ 95%", f"{share:.1%}", share >= 0.95)
+    if precision and "speedup" in precision:
+        row("int8: the full SciFact cold ingest ≥ 1.7× faster than fp32 (same run)",
+            f"{precision['speedup']:.2f}× ({precision['runs']['fp32']['ingest_s']:.0f} s → "
+            f"{precision['runs']['int8']['ingest_s']:.0f} s)", precision["speedup"] >= 1.7)
+        d = precision["differences"]["whole"]
+        row("int8 quality: nDCG@10 within 0.005, hit@1 and tight@1 within 0.01 of fp32 (whole split)",
+            f"{d['ndcg@10']:+.4f}, {d['quote_precision@1']:+.4f}, {d['tight@1']:+.4f}",
+            abs(d["ndcg@10"]) <= 0.005 and abs(d["quote_precision@1"]) <= 0.01 and abs(d["tight@1"]) <= 0.01)
     if scale:
         largest = scale["sizes"][-1]
         row(f"`ask` p95 ≤ 150 ms at {largest['chunks']:,} chunks", f"{largest['ask_ms']['p95']:.1f} ms",
