@@ -4,7 +4,7 @@
     >>> embedder.encode(["What does warmth training cost?"]).shape     # doctest: +SKIP
     (1, 384)
 
-With BOT_EMBEDDING_PRECISION=int8 (the default for new indexes) the ONNX export is a quantized
+With BOT_EMBEDDING_PRECISION=int8 (fp32 is the default) the ONNX export is a quantized
 copy (`int8.py`) and the fingerprint, which names the index and the cache, says so.
 
 The cache (`<data_dir>/cache/embeddings-<fingerprint>.sqlite`) maps the

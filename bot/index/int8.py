@@ -13,9 +13,10 @@ Precision is part of the index's identity: the embedder's fingerprint is the mod
 index built before int8 existed is an fp32 index) and `<model>-int8` for int8, which names both the
 Chroma collections and the embedding cache, so vectors of the two never mix.
 
-An existing index keeps the precision it was built with: when BOT_EMBEDDING_PRECISION is not set
-explicitly and no int8 index exists but an fp32 one does, fp32 is served and ingested into (the
-caller says so once); `bot ingest --rebuild` builds the configured precision instead.
+fp32 is the default (README, "int8 encoding", says why). An existing index keeps the precision it
+was built with: when BOT_EMBEDDING_PRECISION is not set explicitly and no index of the default
+precision exists but one of the other does, that one is served and ingested into (the caller says
+so once); `bot ingest --rebuild` builds the default precision instead.
 """
 
 from __future__ import annotations
@@ -135,21 +136,24 @@ def precision_fingerprint(model_print: str, precision: str) -> str:
 @dataclass(frozen=True)
 class Precision:
     settings: Settings  # with embedding_precision the one to use
-    kept_fp32: bool  # an fp32 index was found and kept (the configured default is int8)
+    kept: str | None = None  # the precision of an index found on disk and kept (not the default's)
+    default: str = "fp32"
 
     @property
     def message(self) -> str | None:
-        if not self.kept_fp32:
+        if self.kept is None:
             return None
-        return "the index was built with fp32 embeddings; `bot ingest --rebuild` rebuilds it with int8"
+        return (f"the index was built with {self.kept} embeddings; `bot ingest --rebuild` rebuilds it with "
+                f"{self.default}")
 
 
 def served_precision(settings: Settings, *, rebuild: bool = False, store_path: Path | None = None) -> Precision:
     """The precision to serve and ingest with: the configured one, unless it is only the default and
-    the index on disk was built with fp32 (and this is no rebuild)."""
-    if (rebuild or settings.embedding_precision == "fp32"
-            or "embedding_precision" in settings.model_fields_set):
-        return Precision(settings, False)
+    the index on disk was built with the other precision (and this is no rebuild): switching is a
+    full re-embedding, so it happens only when asked for (`--rebuild`, or the setting set)."""
+    configured = settings.embedding_precision
+    if rebuild or "embedding_precision" in settings.model_fields_set:
+        return Precision(settings, None, configured)
     from .store import Store
 
     model_print = model_fingerprint(settings.embedding_model)
@@ -159,6 +163,7 @@ def served_precision(settings: Settings, *, rebuild: bool = False, store_path: P
                         purpose="checking the index's precision") as store:
             return store.version() > 0
 
-    if built(settings.embedding_precision) or not built("fp32"):
-        return Precision(settings, False)
-    return Precision(settings.model_copy(update={"embedding_precision": "fp32"}), True)
+    other = "fp32" if configured == "int8" else "int8"
+    if built(configured) or not built(other):
+        return Precision(settings, None, configured)
+    return Precision(settings.model_copy(update={"embedding_precision": other}), other, configured)

@@ -16,21 +16,28 @@ from bot.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-KEPT = "the index was built with fp32 embeddings; `bot ingest --rebuild` rebuilds it with int8"
+KEPT = "the index was built with int8 embeddings; `bot ingest --rebuild` rebuilds it with fp32"
 
 
-def test_the_default_is_int8_and_the_export_is_checked_and_made_once(embedder, embedder_settings):
-    assert Settings.model_fields["embedding_precision"].default == "int8"
+@pytest.fixture(scope="module")
+def int8_embedder(embedder_settings):
+    return Embedder.load(embedder_settings.model_copy(update={"embedding_precision": "int8"}))
+
+
+def test_the_default_is_fp32_and_the_int8_export_is_checked_and_made_once(embedder, int8_embedder, embedder_settings):
+    assert Settings.model_fields["embedding_precision"].default == "fp32" and embedder.precision == "fp32"
+    embedder = int8_embedder
     assert embedder.precision == "int8" and embedder.onnx.path.parent == int8_dir(embedder_settings)
     checked = json.loads((int8_dir(embedder_settings) / "checked.json").read_text())
     assert checked["passed"] and checked["sample_texts"] == len(SAMPLE)
     assert MIN_MEAN_COSINE <= checked["mean_cosine"] <= 1.0 and 0.9 < checked["min_cosine"] <= checked["mean_cosine"]
     made = (embedder.onnx.path.stat().st_mtime_ns, embedder.onnx.path.stat().st_size)
-    again = Embedder.load(embedder_settings, use_cache=False)
+    again = Embedder.load(embedder_settings.model_copy(update={"embedding_precision": "int8"}), use_cache=False)
     assert again.precision == "int8" and (again.onnx.path.stat().st_mtime_ns, again.onnx.path.stat().st_size) == made
 
 
-def test_int8_vectors_are_close_to_fp32_but_not_the_same(embedder, embedder_settings):
+def test_int8_vectors_are_close_to_fp32_but_not_the_same(int8_embedder, embedder_settings):
+    embedder = int8_embedder
     fp32 = Embedder.load(embedder_settings.model_copy(update={"embedding_precision": "fp32"}), use_cache=False)
     assert fp32.precision == "fp32" and fp32.onnx.path.parent.name.endswith("-int8") is False
     texts = ["Sleep consolidates the memories of the day.", "What does warmth training cost?"]
@@ -55,22 +62,22 @@ def test_the_setting_validates_in_one_line(monkeypatch):
         "or in .env, or unset it for the default."]
 
 
-def test_an_fp32_index_stays_fp32_after_the_upgrade_until_rebuild(tmp_path, monkeypatch, embedder):
+def test_an_int8_index_stays_int8_when_the_setting_is_unset_until_rebuild(tmp_path, monkeypatch, int8_embedder):
     folder = tmp_path / "notes"
     folder.mkdir()
     (folder / "tides.md").write_text("# Tides and the moon\n\nThe moon's pull raises the tides twice a day.\n")
     monkeypatch.setenv("BOT_NOTES_DIR", str(folder))
-    monkeypatch.setenv("BOT_EMBEDDING_PRECISION", "fp32")  # built before int8 existed
+    monkeypatch.setenv("BOT_EMBEDDING_PRECISION", "int8")  # built with int8 chosen
     built = CliRunner().invoke(cli, ["ingest", "--no-progress"])
     assert built.exit_code == 0 and KEPT not in built.stderr, built.output
-    monkeypatch.delenv("BOT_EMBEDDING_PRECISION")  # the upgrade: the setting is unset, int8 the default
-    assert served_precision(Settings()).settings.embedding_precision == "fp32"
+    monkeypatch.delenv("BOT_EMBEDDING_PRECISION")  # the setting unset: fp32 is the default
+    assert served_precision(Settings()).settings.embedding_precision == "int8"
     again = CliRunner().invoke(cli, ["ingest", "--no-progress"])
     assert again.exit_code == 0 and again.stderr.strip().splitlines() == [KEPT], again.output
-    assert "1 unchanged" in again.stdout  # the same fp32 index, nothing re-embedded
+    assert "1 unchanged" in again.stdout  # the same int8 index, nothing re-embedded
     rebuilt = CliRunner().invoke(cli, ["ingest", "--no-progress", "--rebuild"])
     assert rebuilt.exit_code == 0 and KEPT not in rebuilt.stderr, rebuilt.output
-    assert served_precision(Settings()).settings.embedding_precision == "int8"
-    # set explicitly, the setting wins over the index on disk
-    monkeypatch.setenv("BOT_EMBEDDING_PRECISION", "fp32")
     assert served_precision(Settings()).settings.embedding_precision == "fp32"
+    # set explicitly, the setting wins over the index on disk
+    monkeypatch.setenv("BOT_EMBEDDING_PRECISION", "int8")
+    assert served_precision(Settings()).settings.embedding_precision == "int8"

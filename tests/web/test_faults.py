@@ -176,11 +176,12 @@ def _write_new_notes(folder: Path) -> None:
 
 def _store(stack):
     from bot.index.fingerprint import model_fingerprint
+    from bot.index.int8 import precision_fingerprint
     from bot.settings import Settings
     from bot.index.store import Store
 
     settings = Settings(chroma_host="127.0.0.1", chroma_port=stack.chroma_port, data_dir=stack.root / "probe")
-    return Store.open(settings, model_fingerprint(settings.embedding_model))
+    return Store.open(settings, precision_fingerprint(model_fingerprint(settings.embedding_model), settings.embedding_precision))
 
 
 def test_a_killed_ingest_leaves_the_last_version_served_and_the_next_one_completes(stack):
@@ -280,6 +281,7 @@ def test_the_chroma_server_is_reached_only_through_its_token(stack):
     another, nothing gets through, and the bot says which setting to fix."""
     from bot.errors import StoreUnavailable
     from bot.index.fingerprint import model_fingerprint
+    from bot.index.int8 import precision_fingerprint
     from bot.index.store import Store
     from bot.settings import Settings
 
@@ -290,10 +292,10 @@ def test_the_chroma_server_is_reached_only_through_its_token(stack):
         settings = Settings(chroma_host="127.0.0.1", chroma_port=stack.chroma_proxy_port, chroma_token=token,
                             data_dir=stack.root / "probe")
         with pytest.raises(StoreUnavailable, match="BOT_CHROMA_TOKEN"):
-            Store.open(settings, model_fingerprint(settings.embedding_model))
+            Store.open(settings, precision_fingerprint(model_fingerprint(settings.embedding_model), settings.embedding_precision))
     settings = Settings(chroma_host="127.0.0.1", chroma_port=stack.chroma_proxy_port,
                         chroma_token=stack.chroma_token, data_dir=stack.root / "probe")
-    with Store.open(settings, model_fingerprint(settings.embedding_model)) as store:
+    with Store.open(settings, precision_fingerprint(model_fingerprint(settings.embedding_model), settings.embedding_precision)) as store:
         assert store.version() >= 1
     for log in ("workers.log", "ingest.log", "chroma.log"):
         assert stack.chroma_token not in (stack.root / "logs" / log).read_text()  # never logged
