@@ -66,6 +66,9 @@ def compose_answer(question: str, snapshot: Snapshot, hits: list[NoteHit], evide
     items = [(snapshot.notes[item.hit.row], shown_quotes(item, n == 1)) for n, item in enumerate(chosen, start=1)]
     if params.follow_sources:
         items = prefer_originals(snapshot, items, shown)
+        if not items:  # every passage copies one the conversation quoted from its original already
+            return nothing_new_answer(question, snapshot, [(note_id, start, end) for note_id, spans in (shown or {}).items()
+                                                           for start, end in spans])
     citations: list[Citation] = []
     blocks: list[str] = []
     for n, (note, passages) in enumerate(items, start=1):

@@ -107,6 +107,25 @@ def _evidence(snapshot, note_id, start, end, score):
     return Evidence(hit=hit, quotes=[Quote(start=start, end=end, score=score, similarity=score)], score=score)
 
 
+def test_a_follow_up_whose_only_passage_copies_a_shown_original_says_nothing_new(small_index):
+    """The reading list's copy of the summary is the only passage, and the original was quoted
+    before: the answer says nothing new and links what was quoted (not "No notes address this:"
+    over an empty list of sources)."""
+    from bot.query.compose import NOTHING_NEW, compose_answer
+
+    snapshot = small_index.snapshot
+    copy, original = "a-reading-list-on-empathy-and-reliability", "does-warmth-training-hurt-factual-reliability"
+    summary = "Five models trained for warmth showed 5 to 9 point error increases"
+    at = snapshot.note(copy).text.index(summary)
+    end = snapshot.note(copy).text.index("accuracy.", at) + len("accuracy.")
+    shown_at = snapshot.note(original).text.index(summary)
+    evidence = [_evidence(snapshot, copy, at, end, 0.9)]
+    answer = compose_answer("and how large were they?", snapshot, [evidence[0].hit], evidence, 0.4,
+                            shown={original: [(shown_at, shown_at + len(summary))]})
+    assert answer.answer.startswith(NOTHING_NEW) and not answer.citations and not answer.abstained, answer.answer
+    assert [s.note_id for s in answer.suggestions] == [original]
+
+
 def test_place_cited_moves_adds_and_keeps_the_answer_short(small_index):
     from bot.query.compose import shown_quotes
     from bot.query.sources import place_cited
