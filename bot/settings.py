@@ -124,10 +124,11 @@ class Settings(BaseSettings):
     )
     embedding_precision: Literal["fp32", "int8"] = Field(
         "fp32",
-        description="The encoder's weights: `int8` (a per-channel dynamic quantization of the ONNX export's "
-        "MatMuls, made once beside it and checked: mean cosine to fp32 >= 0.98; about 1.8x faster, SciFact "
-        "nDCG@10 -0.004) or `fp32`. Part of the index's identity. An index built with fp32 keeps fp32 while "
-        "this is unset, until `bot ingest --rebuild`.",
+        description="The encoder's weights: `fp32` or `int8` (a per-channel dynamic quantization of the ONNX "
+        "export's MatMuls, made once beside it and checked: mean cosine to fp32 >= 0.98; about twice as fast to "
+        "ingest; not the default: the answer's bars were calibrated on fp32 vectors, see README, Performance). "
+        "Part of the index's identity: an index keeps the precision it was built with while this is unset, "
+        "until `bot ingest --rebuild`.",
     )
     embed_batch_size: int = Field(32, ge=1, description="Texts per model.encode batch during ingest.")
     chunk_tokens: int = Field(
