@@ -30,7 +30,7 @@ from .index.int8 import served_precision
 from .index.served import Index
 from .index.snapshot import Snapshot, cache_root, load_snapshot
 from .index.store import Store
-from .models import Answer
+from .models import Answer, PartialIndex
 from .query.answer import Response, answer_question, respond
 from .query.library import Library
 from .query.params import DEFAULT_ANSWER_PARAMS, AnswerParams
@@ -51,6 +51,7 @@ class Bot:
         self.index = index
         self.library = Library(lambda: index.snapshot)
         self.building = building or BuildProgress()  # this process's running ingest, if any
+        self.partial: PartialIndex | None = None  # the served version is a first build's partial one
         # BOT_LLM_URL set: answers are written by the LLM and checked against their quotes
         self.synthesizer = Synthesizer.from_settings(settings, index.embedder.encode_queries,
                                                      embed_passages=index.embedder.encode)
@@ -81,6 +82,7 @@ class Bot:
         embedder: Embedder | None = None,
         on_build: Callable[[], None] | None = None,
         building: BuildProgress | None = None,
+        on_partial: Callable[[Bot], None] | None = None,
     ) -> Bot:
         """Open the configured index; with none committed yet, ingest `build_from` (default:
         BOT_NOTES_DIR) first, or raise IndexMissing when `build_if_missing` is False.
@@ -88,7 +90,9 @@ class Bot:
         `store_path` forces an embedded store there (evaluation corpora); `embedder` reuses a
         loaded one (a test session, a benchmark comparing systems); `on_build` is called when a
         first build starts (the app's readiness says "building" then), and `building` follows
-        its progress (and every later ingest's)."""
+        its progress (and every later ingest's). With `on_partial`, a first build serves what it has
+        written as it goes: `on_partial(bot)` gets a Bot on the first partial version, which later
+        versions refresh, and which is the one returned at the end."""
         settings = settings or Settings()
         building = building or BuildProgress()
         if embedder is None:  # an index built with fp32 is served with fp32 (see bot/index/int8.py)
@@ -103,19 +107,37 @@ class Bot:
                 log.info("no index yet: building it from %s", ", ".join(map(str, build_from or settings.notes_dirs)))
                 if on_build is not None:
                     on_build()
+                early: list[Bot] = []
+
+                def serve_partial(version: int) -> None:
+                    if early:
+                        early[0].refresh()
+                        return
+                    snapshot = load_snapshot(store, version, embedder.dimension, cache_root(settings),
+                                             shared=settings.share_index_memory)
+                    early.append(cls(settings, Index(settings, store, embedder, snapshot), building))
+                    early[0].note_partial()
+                    on_partial(early[0])
+
                 try:
                     report = run_ingest(list(build_from) if build_from else None, settings, store, embedder,
-                                        progress=progress, on_progress=building.update)
+                                        progress=progress, on_progress=building.update,
+                                        on_commit=serve_partial if on_partial else None)
                 finally:
                     building.finish()
                 log.info("%s", report.summary())
+                if early:
+                    early[0].refresh()
+                    return early[0]
                 version = report.version
             snapshot = load_snapshot(store, version, embedder.dimension, cache_root(settings),
                                      shared=settings.share_index_memory)
         except BaseException:
             store.close()
             raise
-        return cls(settings, Index(settings, store, embedder, snapshot), building)
+        bot = cls(settings, Index(settings, store, embedder, snapshot), building)
+        bot.note_partial()  # a first build elsewhere (or one cut short) may have committed a partial version
+        return bot
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -123,10 +145,18 @@ class Bot:
         """Answer a question from the notes (see `bot.ask`); with an LLM configured, in its
         sentences, each checked against the quotes it cites."""
         if self.synthesizer is None:
-            return answer_question(self.index, question, history, filters)
+            return self._marked(answer_question(self.index, question, history, filters))
         snapshot = self.index.snapshot
         extractive = answer_question(self.index, question, history, filters)
-        return self.synthesizer.answer(extractive, snapshot, history)
+        return self._marked(self.synthesizer.answer(extractive, snapshot, history))
+
+    def _marked(self, answer: Answer) -> Answer:
+        """The answer saying it was made from a partial index, when it was (the first build runs)."""
+        partial = self.partial
+        if partial is None:
+            return answer
+        line = partial_line(partial)
+        return answer.model_copy(update={"partial": partial, "answer": f"*{line}*\n\n{answer.answer}"})
 
     def ask_stream(self, question: str, history: Sequence[dict] | None = None,
                    filters: dict | None = None) -> Iterator[AnswerStep]:
@@ -134,7 +164,7 @@ class Bot:
         each step is a sentence checked (`step.checked`) and the answer so far; the last step is
         `done`. Without an LLM, that one step is all."""
         snapshot = self.index.snapshot
-        extractive = answer_question(self.index, question, history, filters)
+        extractive = self._marked(answer_question(self.index, question, history, filters))
         if self.synthesizer is None:
             return iter([AnswerStep(extractive, done=True)])
         return self.synthesizer.run(extractive, snapshot, history)
@@ -157,7 +187,8 @@ class Bot:
         """Index the notes under `paths` (default: BOT_NOTES_DIR) as a new version, then serve it."""
         try:
             report = run_ingest(list(paths) if paths else None, self.settings, self.store, self.embedder,
-                                rebuild=rebuild, progress=progress, on_progress=self.building.update)
+                                rebuild=rebuild, progress=progress, on_progress=self.building.update,
+                                on_commit=lambda version: self.refresh())
         finally:
             self.building.finish()
         self.refresh()
@@ -169,7 +200,17 @@ class Bot:
 
     def refresh(self) -> bool:
         """Serve the newest committed version if it changed (a `bot ingest` elsewhere); True when it did."""
-        return self.index.refresh()
+        changed = self.index.refresh()
+        if changed or self.partial is not None:
+            self.note_partial()
+        return changed
+
+    def note_partial(self) -> None:
+        """Read whether the served version is a first build's partial one (`Bot.partial`)."""
+        meta = self.store.metadata()
+        served = meta.get("partial") and int(meta.get("index_version", -1)) == self.index.snapshot.version
+        self.partial = PartialIndex(notes_indexed=int(meta.get("notes", 0)),
+                                    notes_total=int(meta.get("notes_total", 0))) if served else None
 
     def close(self) -> None:
         """Release the store (and the embedded store's lock), and the LLM client's connections."""
@@ -182,6 +223,12 @@ class Bot:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def partial_line(partial: PartialIndex) -> str:
+    """"Answered from a partial index: 120 of 300 notes indexed so far." """
+    return (f"Answered from a partial index: {partial.notes_indexed} of {partial.notes_total} "
+            "notes indexed so far.")
 
 
 def with_public_urls(answer: Answer, public_url: str) -> Answer:

@@ -23,7 +23,7 @@ NOTES = {
 }
 # The keys scripts read keep their names and order; synthesis (issue 12) only appended its own.
 ANSWER_KEYS = ["question", "answer", "abstained", "citations", "suggestions", "related",
-               "mode", "sentences", "dropped", "fallback_reason"]
+               "mode", "sentences", "dropped", "fallback_reason", "partial"]
 
 
 @pytest.fixture

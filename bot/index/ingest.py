@@ -32,6 +32,7 @@ from ..notes.formats import ParsedFile, format_for
 from ..settings import Settings
 from . import pipeline
 from .embedder import Embedder
+from .partial import PartialCommits, chained
 from .records import FOREVER, note_key, pack_sentences
 from .report import file_entries, last_ingest, read_report, report_path, save_report
 from .store import Store
@@ -114,11 +115,14 @@ def ingest(
     rebuild: bool = False,
     progress: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    on_commit: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Index the notes under `paths` (default: the configured notes folders) as a new version.
 
     `on_progress(done_texts, total_texts)` is called after each stored group (from ingest's writer
     thread); `total_texts` is estimated from the texts per note so far until the last group.
+    With `on_commit(version)`, a cold build commits partial versions as it goes (`partial`)
+    and calls it after each.
 
     The per-file report and the last ingest's figures (or its error) are written beside the
     index (`bot.index.report`) whether the run succeeds or not.
@@ -128,7 +132,7 @@ def ingest(
     started_at = _now()
     try:
         report = _ingest(scope, settings, store, embedder, rebuild=rebuild, progress=progress,
-                         on_progress=on_progress)
+                         on_progress=on_progress, on_commit=on_commit)
     except Exception as exc:
         stored = read_report(where)
         stored["last_ingest"] = last_ingest(started_at, _now(), error=f"{exc.__class__.__name__}: {exc}")
@@ -149,7 +153,7 @@ def ingest(
 
 
 def _ingest(scope: list[Path], settings: Settings, store: Store, embedder: Embedder, *,
-            rebuild: bool, progress: bool, on_progress=None) -> IngestReport:
+            rebuild: bool, progress: bool, on_progress=None, on_commit=None) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
     if rebuild:
@@ -212,16 +216,19 @@ def _ingest(scope: list[Path], settings: Settings, store: Store, embedder: Embed
 
     store.commit(version, **_counts(metadata), ingest_started=_now())
     to_embed = [(key, note) for key, note in write if key not in pending]
-    report.embedded_texts = _write_notes(to_embed, settings, store, embedder, report, progress, on_progress)
+    partials = None
+    if version == 0 and on_commit is not None:  # a cold build: serve what is written as it goes
+        info = dict(model=embedder.name, model_fingerprint=embedder.fingerprint, ingest_started=_now())
+        partials = PartialCommits(store, version, len(write), info, on_commit)
+    report.embedded_texts = _write_notes(to_embed, settings, store, embedder, report, progress,
+                                         chained(on_progress, partials))
+    if partials is not None:
+        target = max(target, partials.version + 1)  # records are live from their first version on
     store.set_live_until(superseded, target)
     store.delete_notes(leftovers)
     store.commit(
-        target,
-        notes=len(keep_keys) + len(write),
-        chunks=store.live_chunk_count(target),
-        model=embedder.name,
-        model_fingerprint=embedder.fingerprint,
-        updated_at=_now(),
+        target, notes=len(keep_keys) + len(write), chunks=store.live_chunk_count(target), partial=False,
+        model=embedder.name, model_fingerprint=embedder.fingerprint, updated_at=_now(),
     )
     _collect_garbage(store, target, recovering)
     _finish(report, store, target, len(keep_keys) + len(write), started)

@@ -29,7 +29,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from ..errors import EmbeddingModelError, IndexSchemaError, NotReady, StoreError, StoreLocked, StoreUnavailable
@@ -39,21 +38,12 @@ from ..query.search import SearchHit
 from ..service import Bot, BuildProgress
 from ..settings import Settings
 from .outage import StoreOutage
+from .rescans import IngestStatus
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
 CLOSE_WAIT_SECONDS = 5.0
-
-
-@dataclass
-class IngestStatus:
-    """The last rescan: when, what it did, or what went wrong."""
-
-    finished_at: float
-    summary: str = ""
-    changed: bool = False
-    error: str | None = None
 
 
 class AppRuntime:
@@ -191,6 +181,8 @@ class AppRuntime:
         library = self.library if self.bot is not None else None
         version = library.version if (library is not None and self.ready) else None
         if self.ready:
+            if self.bot.partial is not None and self.store_error is None:
+                return "building", version
             return ("ready" if self.store_error is None else "unavailable"), version
         if self.fatal:
             return "unavailable", None
@@ -281,7 +273,8 @@ class AppRuntime:
             try:
                 # a worker of a Chroma server never ingests: `bot ingest` builds the index there
                 bot = Bot.open(self.settings, purpose=self.purpose, progress=self.progress, building=self.building,
-                               build_if_missing=self.owns_ingest, on_build=self._building)
+                               build_if_missing=self.owns_ingest, on_build=self._building,
+                               on_partial=self._serve_partial)
             except (StoreLocked, IndexSchemaError, EmbeddingModelError) as exc:
                 self._fail(str(exc))
                 return False
@@ -310,6 +303,11 @@ class AppRuntime:
 
     def _building(self) -> None:
         self.phase = "building"
+
+    def _serve_partial(self, bot: Bot) -> None:
+        """A first build's first partial version: the chat answers from it; /readyz still waits."""
+        self.bot, self.library = bot, bot.library
+        self._ready.set()
 
     def _warm_up(self, bot: Bot) -> None:
         """Answer one throwaway question, so the first person's question doesn't pay for the
