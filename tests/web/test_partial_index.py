@@ -95,6 +95,7 @@ def test_a_cold_build_answers_from_its_partial_versions_then_from_the_whole(tmp_
             panel = _status_markdown(runtime)  # the chat's Index panel
             assert f"**Partial index** (version {report['version']}): {indexed} of {NOTES} notes" in panel
             assert "Building: " in panel and "texts embedded" in panel
+            assert f"Partial index: {indexed} of {NOTES} notes indexed so far" in client.get("/index").text
 
             resume.set()
             assert wait_until(lambda: client.get("/readyz").status_code == 200), runtime.status()
@@ -109,3 +110,40 @@ def test_a_cold_build_answers_from_its_partial_versions_then_from_the_whole(tmp_
     finally:
         resume.set()
         runtime.close()
+
+
+def test_a_first_build_that_fails_after_a_partial_version_stops_serving_it(tmp_path, monkeypatch):
+    """The partial version's store is closed with the failed build: the app must not go on
+    answering from it (nor say "building" forever)."""
+    from bot.web.runtime import AppRuntime
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for i in range(40):
+        (notes / f"walk-{i:02d}.md").write_text(f"# Walk {i}\n\nA kingfisher by the weir on walk {i}.\n",
+                                                encoding="utf-8")
+    settings = Settings(notes_dir=str(notes), data_dir=tmp_path / "data", rescan_seconds=0)
+    runtime = AppRuntime(settings, purpose="app (tests)", progress=False)
+    served = threading.Event()
+
+    def checkpoint():
+        def due(done: int, total: int) -> bool:
+            if runtime.bot is not None and runtime.bot.partial is not None:
+                served.set()
+                raise RuntimeError("the disk is full")
+            return True
+
+        return due
+
+    monkeypatch.setattr(ingest_module, "BATCH_CHUNKS", 8)
+    monkeypatch.setattr(partial_module, "default_checkpoint", checkpoint)
+    runtime.start()
+    try:
+        assert wait_until(lambda: runtime.fatal, timeout=300), runtime.status()
+        assert served.is_set()
+        assert runtime.bot is None and not runtime.ready
+        assert runtime.readiness() == ("unavailable", None)
+        assert "the disk is full" in runtime.error
+    finally:
+        runtime.close()
+
