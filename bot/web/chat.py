@@ -188,7 +188,7 @@ def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog, l
         def on_load():
             runtime.wait_ready(60)
             library = runtime.library
-            following = gr.Timer(active=runtime.building.view() is not None)
+            following = gr.Timer(active=_build_running(runtime))
             if library is None:
                 return gr.update(), gr.update(), _status_markdown(runtime), following
             examples = [{"text": q} for q in library.example_questions(6)]
@@ -206,9 +206,10 @@ def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog, l
 
         def follow():
             """While a build runs, the panel shows how far it is; the timer stops when it is done."""
-            return _status_markdown(runtime), gr.Timer(active=runtime.building.view() is not None)
+            return _status_markdown(runtime), gr.Timer(active=_build_running(runtime))
 
-        follow_build.tick(follow, None, [status, follow_build], show_progress="hidden", concurrency_limit=None)
+        # not queued: a tick is a quick read, and a queued one flashes its timing in the panel
+        follow_build.tick(follow, None, [status, follow_build], show_progress="hidden", queue=False)
 
         def signed_in(request: gr.Request):
             """The header with a Sign out button once the gate has a signed-in user for this page."""
@@ -294,6 +295,12 @@ def _outputs(state: Conversation, step: Step):
     box = gr.update(value=step.keep_question) if step.keep_question is not None else gr.update()
     sources = gr.update(value=step.sources) if step.sources is not None else gr.update()
     return step.messages, state, sources, step.notice, box
+
+
+def _build_running(runtime: AppRuntime) -> bool:
+    """A build is under way, or a first build's partial version is still served (its build has
+    just finished embedding, and the complete version is being committed and loaded)."""
+    return runtime.building.view() is not None or runtime.readiness()[0] in ("starting", "building")
 
 
 def _status_markdown(runtime: AppRuntime) -> str:
