@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
@@ -37,9 +38,19 @@ def wait_until(condition, timeout: float = 300) -> bool:
     return True
 
 
-def test_a_cold_build_answers_from_its_partial_versions_then_from_the_whole(tmp_path, monkeypatch):
-    from bot.web.app import create_app
-    from bot.web.chat import _status_markdown
+@dataclass
+class HeldBuild:
+    """A cold build of NOTES notes in an app runtime, held midway once a partial version is served."""
+
+    settings: Settings
+    runtime: object
+    held: threading.Event
+    resume: threading.Event
+    progress_when_held: list
+
+
+@pytest.fixture
+def held_build(tmp_path, monkeypatch):
     from bot.web.runtime import AppRuntime
 
     notes = tmp_path / "notes"
@@ -52,22 +63,34 @@ def test_a_cold_build_answers_from_its_partial_versions_then_from_the_whole(tmp_
     settings = Settings(notes_dir=str(notes), data_dir=tmp_path / "data", rescan_seconds=0,
                         allowed_hosts="testserver,localhost,127.0.0.1", rate_limit_user=0, rate_limit_address=0)
     runtime = AppRuntime(settings, purpose="app (tests)", progress=False)
-    held, resume = threading.Event(), threading.Event()
-    progress_when_held: list[tuple[int, int]] = []
+    build = HeldBuild(settings, runtime, threading.Event(), threading.Event(), [])
 
     def checkpoint():
         def due(done: int, total: int) -> bool:
             bot = runtime.bot
-            if bot is not None and bot.partial is not None and not held.is_set():
-                progress_when_held.append((done, total))
-                held.set()  # a partial version is served: hold the build here until the test says
-                resume.wait(300)
+            if bot is not None and bot.partial is not None and not build.held.is_set():
+                build.progress_when_held.append((done, total))
+                build.held.set()  # a partial version is served: hold the build here until the test says
+                build.resume.wait(300)
             return True  # commit whenever more notes are written than at the last partial version
 
         return due
 
     monkeypatch.setattr(ingest_module, "BATCH_CHUNKS", GROUP)
     monkeypatch.setattr(partial_module, "default_checkpoint", checkpoint)
+    try:
+        yield build
+    finally:
+        build.resume.set()
+        runtime.close()
+
+
+def test_a_cold_build_answers_from_its_partial_versions_then_from_the_whole(held_build):
+    from bot.web.app import create_app
+    from bot.web.chat import _status_markdown
+
+    settings, runtime, held, resume = held_build.settings, held_build.runtime, held_build.held, held_build.resume
+    progress_when_held = held_build.progress_when_held
     runtime.start()
     try:
         with TestClient(create_app(settings, runtime=runtime)) as client:
@@ -109,7 +132,6 @@ def test_a_cold_build_answers_from_its_partial_versions_then_from_the_whole(tmp_
             assert "Partial index" not in _status_markdown(runtime)
     finally:
         resume.set()
-        runtime.close()
 
 
 def test_a_first_build_that_fails_after_a_partial_version_stops_serving_it(tmp_path, monkeypatch):
@@ -147,3 +169,62 @@ def test_a_first_build_that_fails_after_a_partial_version_stops_serving_it(tmp_p
     finally:
         runtime.close()
 
+
+
+@pytest.mark.browser
+def test_the_chat_says_partial_while_the_build_runs_and_follows_it_to_the_end(held_build):
+    """In Chromium: the Index panel says "Partial index" and how far the build is, an answer starts
+    with the partial line; after the build, the panel (its timer, no reload) shows the complete
+    version and the same question gets an unmarked answer."""
+    import uvicorn
+
+    from bot.web.app import create_app
+
+    from ..conftest import free_port
+    from .browser_helpers import chromium, require_browser
+    from .test_browser import ANSWER_TIMEOUT_MS, BOT
+
+    executable = require_browser()
+    runtime = held_build.runtime
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(held_build.settings, runtime=runtime), host="127.0.0.1",
+                                           port=port, log_level="warning", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, daemon=True)
+    runtime.start()
+    thread.start()
+
+    def ask(page, question: str) -> str:
+        before = page.locator(BOT).count()
+        page.fill("#nb-question textarea", question)
+        page.press("#nb-question textarea", "Enter")
+        page.wait_for_function(
+            "([sel, n]) => { const a = document.querySelectorAll(sel)[n]; return a && /Sources:/.test(a.innerText); }",
+            arg=[BOT, before], timeout=ANSWER_TIMEOUT_MS)
+        return page.locator(BOT).nth(before).inner_text()
+
+    def panel_says(page, pattern: str, timeout_ms: int) -> None:
+        page.wait_for_function("([re]) => new RegExp(re).test(document.querySelector('#nb-status').innerText)",
+                               arg=[pattern], timeout=timeout_ms)
+
+    try:
+        assert wait_until(lambda: server.started, 60)
+        assert held_build.held.wait(600), runtime.status()
+        indexed = runtime.bot.partial.notes_indexed
+        with chromium(executable) as context:
+            page = context.new_page()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("#nb-question textarea")
+            page.click("#nb-index .label-wrap")
+            panel_says(page, f"Partial index \\(version \\d+\\): {indexed} of {NOTES} notes", 60_000)
+            panel_says(page, "Building: \\d+ of \\d+ texts embedded", 60_000)
+            answer = ask(page, QUESTION)
+            assert answer.startswith(f"Answered from a partial index: {indexed} of {NOTES} notes indexed so far.")
+
+            held_build.resume.set()
+            panel_says(page, f"Index version \\d+: {NOTES} notes", 300_000)  # followed without a reload
+            assert "Partial index" not in page.locator("#nb-status").inner_text()
+            assert "partial index" not in ask(page, QUESTION)
+    finally:
+        held_build.resume.set()
+        server.should_exit = True
+        thread.join(15)
