@@ -176,6 +176,21 @@ def test_ask_json_is_an_answer_key_for_key(notes, embedder):
     assert answer.citations[0].quote in (notes / "tides.md").read_text()
 
 
+def test_ask_json_says_when_the_index_is_a_partial_one(notes, embedder):
+    """A first build cut short leaves a partial version; answers from it say so (issue 14)."""
+    from bot.service import Bot
+
+    assert run("ingest", "--no-progress").exit_code == 0
+    with Bot.open(Settings(), build_if_missing=False) as opened:  # as if its build had stopped at 2 of 5 notes
+        version = opened.store.metadata()["index_version"]
+        opened.store.commit(version, partial=True, notes=2, notes_total=5, ingest_started="then")
+    result = run("ask", "--json", "What raises the tides?")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["partial"] == {"notes_indexed": 2, "notes_total": 5} and data["citations"]
+    assert data["answer"].startswith("*Answered from a partial index: 2 of 5 notes indexed so far.*")
+
+
 @pytest.mark.integration
 def test_ask_prints_the_answer_and_filters_by_note(notes, embedder):
     plain = run("ask", "What raises the tides?")
