@@ -143,6 +143,13 @@ class Citation(BaseModel):
     links: list[QuoteLink] = Field(default_factory=list)  # mentions of other notes inside `quote`
 
 
+class PartialIndex(BaseModel):
+    """How much of the index an answer could use: it was made during the first build."""
+
+    notes_indexed: int
+    notes_total: int
+
+
 class Answer(BaseModel):
     """What `bot.ask` returns: Markdown made of quoted passages, and the structured citations.
 
@@ -161,6 +168,7 @@ class Answer(BaseModel):
     sentences: list[AnswerSentence] = Field(default_factory=list)
     dropped: list[DroppedSentence] = Field(default_factory=list)
     fallback_reason: str | None = None
+    partial: PartialIndex | None = None  # made while the first build was still running
 
 
 class AnswerSentence(BaseModel):

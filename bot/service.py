@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .errors import IndexMissing
@@ -28,9 +29,9 @@ from .index.progress import BuildProgress
 from .index.report import read_report, report_path
 from .index.int8 import served_precision
 from .index.served import Index
-from .index.snapshot import Snapshot, cache_root, load_snapshot
+from .index.snapshot import Snapshot
 from .index.store import Store
-from .models import Answer
+from .models import Answer, PartialIndex
 from .query.answer import Response, answer_question, respond
 from .query.library import Library
 from .query.params import DEFAULT_ANSWER_PARAMS, AnswerParams
@@ -64,6 +65,11 @@ class Bot:
         return self.index.store
 
     @property
+    def partial(self) -> PartialIndex | None:
+        """None when the served version is complete; during a first build, its notes so far of all."""
+        return self.index.partial
+
+    @property
     def snapshot(self) -> Snapshot:
         """The served version (one consistent snapshot; take it once per request)."""
         return self.index.snapshot
@@ -81,6 +87,7 @@ class Bot:
         embedder: Embedder | None = None,
         on_build: Callable[[], None] | None = None,
         building: BuildProgress | None = None,
+        on_partial: Callable[[Bot | None], None] | None = None,
     ) -> Bot:
         """Open the configured index; with none committed yet, ingest `build_from` (default:
         BOT_NOTES_DIR) first, or raise IndexMissing when `build_if_missing` is False.
@@ -88,13 +95,17 @@ class Bot:
         `store_path` forces an embedded store there (evaluation corpora); `embedder` reuses a
         loaded one (a test session, a benchmark comparing systems); `on_build` is called when a
         first build starts (the app's readiness says "building" then), and `building` follows
-        its progress (and every later ingest's)."""
+        its progress (and every later ingest's). With `on_partial`, a first build serves what it has
+        written as it goes (`bot.index.partial`): `on_partial(bot)` gets a Bot on its first partial
+        version, which its later versions refresh, and which is the one returned at the end (or
+        `on_partial(None)` when the build fails: that Bot's store is closed)."""
         settings = settings or Settings()
         building = building or BuildProgress()
         if embedder is None:  # an index built with fp32 is served with fp32 (see bot/index/int8.py)
             settings = served_precision(settings, store_path=store_path).settings
             embedder = Embedder.load(settings)
         store = Store.open(settings, embedder.fingerprint, path=store_path, purpose=purpose)
+        early: list[Bot] = []
         try:
             version = store.version()
             if version == 0:
@@ -103,41 +114,58 @@ class Bot:
                 log.info("no index yet: building it from %s", ", ".join(map(str, build_from or settings.notes_dirs)))
                 if on_build is not None:
                     on_build()
+
+                def serve_partial(version: int) -> None:  # in ingest's writer thread
+                    if early:
+                        early[0].refresh()
+                        return
+                    early.append(cls(settings, Index.load(settings, store, embedder), building))
+                    on_partial(early[0])
+
                 try:
                     report = run_ingest(list(build_from) if build_from else None, settings, store, embedder,
-                                        progress=progress, on_progress=building.update)
+                                        progress=progress, on_progress=building.update,
+                                        on_commit=serve_partial if on_partial else None)
                 finally:
                     building.finish()
                 log.info("%s", report.summary())
-                version = report.version
-            snapshot = load_snapshot(store, version, embedder.dimension, cache_root(settings),
-                                     shared=settings.share_index_memory)
+                if early:
+                    early[0].refresh()
+                    return early[0]
+            # a first build cut short (or running elsewhere) may have committed a partial version
+            return cls(settings, Index.load(settings, store, embedder), building)
         except BaseException:
+            if early and on_partial is not None:
+                on_partial(None)  # the build failed: its partial versions are served no more
             store.close()
             raise
-        return cls(settings, Index(settings, store, embedder, snapshot), building)
 
     # --- reading ------------------------------------------------------------------------------
 
     def ask(self, question: str, history: Sequence[dict] | None = None, filters: dict | None = None) -> Answer:
         """Answer a question from the notes (see `bot.ask`); with an LLM configured, in its
         sentences, each checked against the quotes it cites."""
+        partial = self.partial  # read first: a version served later is as complete or more
         if self.synthesizer is None:
-            return answer_question(self.index, question, history, filters)
+            return marked(answer_question(self.index, question, history, filters), partial)
         snapshot = self.index.snapshot
         extractive = answer_question(self.index, question, history, filters)
-        return self.synthesizer.answer(extractive, snapshot, history)
+        return marked(self.synthesizer.answer(extractive, snapshot, history), partial)
 
     def ask_stream(self, question: str, history: Sequence[dict] | None = None,
                    filters: dict | None = None) -> Iterator[AnswerStep]:
         """`ask` in steps, for a chat: the notes are searched now (errors are raised here), then
         each step is a sentence checked (`step.checked`) and the answer so far; the last step is
         `done`. Without an LLM, that one step is all."""
+        partial = self.partial
         snapshot = self.index.snapshot
         extractive = answer_question(self.index, question, history, filters)
         if self.synthesizer is None:
-            return iter([AnswerStep(extractive, done=True)])
-        return self.synthesizer.run(extractive, snapshot, history)
+            return iter([AnswerStep(marked(extractive, partial), done=True)])
+        steps = self.synthesizer.run(extractive, snapshot, history)
+        if partial is None:
+            return steps
+        return (replace(step, answer=marked(step.answer, partial)) for step in steps)
 
     def respond(self, question: str, history: Sequence[dict] | None = None, filters: dict | None = None, *,
                 params: AnswerParams = DEFAULT_ANSWER_PARAMS, timings: dict[str, float] | None = None,
@@ -157,7 +185,8 @@ class Bot:
         """Index the notes under `paths` (default: BOT_NOTES_DIR) as a new version, then serve it."""
         try:
             report = run_ingest(list(paths) if paths else None, self.settings, self.store, self.embedder,
-                                rebuild=rebuild, progress=progress, on_progress=self.building.update)
+                                rebuild=rebuild, progress=progress, on_progress=self.building.update,
+                                on_commit=lambda version: self.refresh())  # a first build cut short: resumed
         finally:
             self.building.finish()
         self.refresh()
@@ -182,6 +211,23 @@ class Bot:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def partial_line(partial: PartialIndex) -> str:
+    """The line a partial answer starts with.
+
+        >>> partial_line(PartialIndex(notes_indexed=120, notes_total=300))
+        'Answered from a partial index: 120 of 300 notes indexed so far.'
+    """
+    return (f"Answered from a partial index: {partial.notes_indexed} of {partial.notes_total} "
+            "notes indexed so far.")
+
+
+def marked(answer: Answer, partial: PartialIndex | None) -> Answer:
+    """The answer saying it was made from a partial index (`partial`, and its first line), when it was."""
+    if partial is None:
+        return answer
+    return answer.model_copy(update={"partial": partial, "answer": f"*{partial_line(partial)}*\n\n{answer.answer}"})
 
 
 def with_public_urls(answer: Answer, public_url: str) -> Answer:

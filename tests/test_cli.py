@@ -23,7 +23,7 @@ NOTES = {
 }
 # The keys scripts read keep their names and order; synthesis (issue 12) only appended its own.
 ANSWER_KEYS = ["question", "answer", "abstained", "citations", "suggestions", "related",
-               "mode", "sentences", "dropped", "fallback_reason"]
+               "mode", "sentences", "dropped", "fallback_reason", "partial"]
 
 
 @pytest.fixture
@@ -174,6 +174,21 @@ def test_ask_json_is_an_answer_key_for_key(notes, embedder):
     # the keys scripts read keep their names and order; issue 11 added each quote's links
     assert list(data["citations"][0]) == ["n", "note_id", "title", "url", "quote", "start", "end", "score", "links"]
     assert answer.citations[0].quote in (notes / "tides.md").read_text()
+
+
+def test_ask_json_says_when_the_index_is_a_partial_one(notes, embedder):
+    """A first build cut short leaves a partial version; answers from it say so (issue 14)."""
+    from bot.service import Bot
+
+    assert run("ingest", "--no-progress").exit_code == 0
+    with Bot.open(Settings(), build_if_missing=False) as opened:  # as if its build had stopped at 2 of 5 notes
+        version = opened.store.metadata()["index_version"]
+        opened.store.commit(version, partial=True, notes=2, notes_total=5, ingest_started="then")
+    result = run("ask", "--json", "What raises the tides?")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["partial"] == {"notes_indexed": 2, "notes_total": 5} and data["citations"]
+    assert data["answer"].startswith("*Answered from a partial index: 2 of 5 notes indexed so far.*")
 
 
 @pytest.mark.integration

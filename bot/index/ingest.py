@@ -32,6 +32,8 @@ from ..notes.formats import ParsedFile, format_for
 from ..settings import Settings
 from . import pipeline
 from .embedder import Embedder
+from .partial import PartialCommits, chained
+from .progress import progress_bar
 from .records import FOREVER, note_key, pack_sentences
 from .report import file_entries, last_ingest, read_report, report_path, save_report
 from .store import Store
@@ -114,11 +116,14 @@ def ingest(
     rebuild: bool = False,
     progress: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    on_commit: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Index the notes under `paths` (default: the configured notes folders) as a new version.
 
     `on_progress(done_texts, total_texts)` is called after each stored group (from ingest's writer
     thread); `total_texts` is estimated from the texts per note so far until the last group.
+    With `on_commit(version)`, a cold build commits partial versions as it goes (`partial`)
+    and calls it after each.
 
     The per-file report and the last ingest's figures (or its error) are written beside the
     index (`bot.index.report`) whether the run succeeds or not.
@@ -128,7 +133,7 @@ def ingest(
     started_at = _now()
     try:
         report = _ingest(scope, settings, store, embedder, rebuild=rebuild, progress=progress,
-                         on_progress=on_progress)
+                         on_progress=on_progress, on_commit=on_commit)
     except Exception as exc:
         stored = read_report(where)
         stored["last_ingest"] = last_ingest(started_at, _now(), error=f"{exc.__class__.__name__}: {exc}")
@@ -149,7 +154,7 @@ def ingest(
 
 
 def _ingest(scope: list[Path], settings: Settings, store: Store, embedder: Embedder, *,
-            rebuild: bool, progress: bool, on_progress=None) -> IngestReport:
+            rebuild: bool, progress: bool, on_progress=None, on_commit=None) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
     if rebuild:
@@ -201,28 +206,33 @@ def _ingest(scope: list[Path], settings: Settings, store: Store, embedder: Embed
     report.removed = sorted({r.note_id for r in live if r.note_id not in wanted_ids})
     leftovers = [k for k in pending if k not in {key for key, _ in write}]
     recovering = bool(pending) or "ingest_started" in metadata
-
+    first_build = version == 0 or bool(metadata.get("partial"))  # or one cut short after a partial version
     if not write and not superseded:
         if recovering:  # a crashed run left records or chunks behind: clear them, keep the version
             store.delete_notes(leftovers)
             _collect_garbage(store, version, recovering=True)
-            store.commit(version, **_counts(metadata))
+            if metadata.get("partial"):  # cut short after its last note: complete it as a new version
+                version = _commit_complete(store, target, len(live), embedder)
+            else:
+                store.commit(version, **_counts(metadata))
         _finish(report, store, version, len(live), started)
         return report
 
     store.commit(version, **_counts(metadata), ingest_started=_now())
     to_embed = [(key, note) for key, note in write if key not in pending]
-    report.embedded_texts = _write_notes(to_embed, settings, store, embedder, report, progress, on_progress)
+    partials = None
+    if first_build and not superseded and on_commit is not None:  # serve what is written as it goes
+        store.delete_notes(leftovers)  # before any partial version could show them
+        leftovers = []
+        info = dict(model=embedder.name, model_fingerprint=embedder.fingerprint, ingest_started=_now())
+        partials = PartialCommits(store, version, len(keep_keys) + len(write), info, on_commit)
+    report.embedded_texts = _write_notes(to_embed, settings, store, embedder, report, progress,
+                                         chained(on_progress, partials))
+    if partials is not None:
+        target = max(target, partials.version + 1)  # records are live from their first version on
     store.set_live_until(superseded, target)
     store.delete_notes(leftovers)
-    store.commit(
-        target,
-        notes=len(keep_keys) + len(write),
-        chunks=store.live_chunk_count(target),
-        model=embedder.name,
-        model_fingerprint=embedder.fingerprint,
-        updated_at=_now(),
-    )
+    _commit_complete(store, target, len(keep_keys) + len(write), embedder)
     _collect_garbage(store, target, recovering)
     _finish(report, store, target, len(keep_keys) + len(write), started)
     return report
@@ -235,8 +245,17 @@ def _finish(report: IngestReport, store: Store, version: int, notes: int, starte
     report.seconds = time.perf_counter() - started
 
 
+def _commit_complete(store: Store, version: int, notes: int, embedder: Embedder) -> int:
+    """Commit `version` as a complete one (no `partial`: a commit replaces all the metadata)."""
+    store.commit(version, notes=notes, chunks=store.live_chunk_count(version), model=embedder.name,
+                 model_fingerprint=embedder.fingerprint, updated_at=_now())
+    return version
+
+
 def _counts(metadata: dict) -> dict:
-    return {k: metadata[k] for k in ("notes", "chunks", "model", "model_fingerprint", "updated_at") if k in metadata}
+    """What a re-commit of the same version keeps (a partial version stays partial)."""
+    keys = ("notes", "chunks", "model", "model_fingerprint", "updated_at", "partial", "notes_total")
+    return {k: metadata[k] for k in keys if k in metadata}
 
 
 def _now() -> str:
@@ -291,7 +310,7 @@ def _write_notes(write, settings: Settings, store: Store, embedder: Embedder, re
             texts.extend(note.text[s:e] for (s, e), q in zip(segments.sentences, segments.quotable) if q)
         return texts
 
-    bar = _progress_bar(len(write), progress)
+    bar = progress_bar(len(write), progress)
     done = {"notes": 0, "texts": 0}
 
     def stored(group, texts: int) -> None:
@@ -379,13 +398,3 @@ def _collect_garbage(store: Store, version: int, recovering: bool) -> None:
         if orphans:
             log.info("removing %d chunks left by an interrupted ingest", len(orphans))
             store.delete_chunks(orphans)
-
-
-def _progress_bar(total: int, enabled: bool):
-    if not enabled or total == 0:
-        return None
-    from tqdm import tqdm
-
-    # notes/s and the time left, as tqdm shows them for a known total
-    return tqdm(total=total, desc="indexing", unit="note", dynamic_ncols=True, leave=False,
-                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} notes [{elapsed}<{remaining}, {rate_fmt}{postfix}]")

@@ -47,3 +47,14 @@ class BuildProgress:
             if self._done > 0 and elapsed > 0:
                 eta = round(elapsed / self._done * max(self._total - self._done, 0), 1)
             return {"done": self._done, "total": self._total, "eta_seconds": eta}
+
+
+def progress_bar(total: int, enabled: bool):
+    """The terminal's bar for `bot ingest` (tqdm), or None when disabled or there is nothing to do."""
+    if not enabled or total == 0:
+        return None
+    from tqdm import tqdm
+
+    # notes/s and the time left, as tqdm shows them for a known total
+    return tqdm(total=total, desc="indexing", unit="note", dynamic_ncols=True, leave=False,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} notes [{elapsed}<{remaining}, {rate_fmt}{postfix}]")

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import FilterError, NotReady, QuestionError, StoreError, StoreUnavailable
-from ..models import KINDS, Answer
+from ..models import KINDS, Answer, PartialIndex
 from ..query.library import NotePage, NoteSummary
 from ..query.search import SearchHit
 from ..service import with_public_passage_urls, with_public_urls
@@ -184,6 +184,7 @@ class IndexReport(BaseModel):
     notes: int
     chunks: int
     building: Building | None
+    partial: PartialIndex | None = Field(None, description="While a first build's partial version is served.")
     last_ingest: LastIngest | None
     files: list[FileEntry]
 

@@ -31,6 +31,8 @@ from .runtime import AppRuntime
 
 log = logging.getLogger(__name__)
 
+BUILD_REFRESH_SECONDS = 2.0  # the Index panel follows a running build this often
+
 TITLE = "Ask your notes"
 PLACEHOLDER = (
     "**Ask a question about your notes.** Every answer is made of the notes' own words, "
@@ -111,6 +113,7 @@ def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog, l
                     reindex_button = gr.Button(
                         "Re-index now", size="sm", elem_id="nb-reindex", visible=runtime.owns_ingest
                     )
+                    follow_build = gr.Timer(BUILD_REFRESH_SECONDS, active=False)
 
         # --- asking -----------------------------------------------------------------------
 
@@ -185,8 +188,9 @@ def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog, l
         def on_load():
             runtime.wait_ready(60)
             library = runtime.library
+            following = gr.Timer(active=_build_running(runtime))
             if library is None:
-                return gr.update(), gr.update(), _status_markdown(runtime)
+                return gr.update(), gr.update(), _status_markdown(runtime), following
             examples = [{"text": q} for q in library.example_questions(6)]
             tag_counts = library.tags()
             tag_update = gr.update(
@@ -194,10 +198,18 @@ def build_chat(runtime: AppRuntime, settings: Settings, feedback: FeedbackLog, l
                 info="Tick none for all notes." if tag_counts else "This collection's notes have no tags.",
                 interactive=bool(tag_counts),
             )
-            return gr.update(examples=examples), tag_update, _status_markdown(runtime)
+            return gr.update(examples=examples), tag_update, _status_markdown(runtime), following
 
         # waiting for the index costs nothing, so page loads during a start never take chat slots
-        blocks.load(on_load, None, [chatbot, tags, status], show_progress="hidden", concurrency_limit=None)
+        blocks.load(on_load, None, [chatbot, tags, status, follow_build], show_progress="hidden",
+                    concurrency_limit=None)
+
+        def follow():
+            """While a build runs, the panel shows how far it is; the timer stops when it is done."""
+            return _status_markdown(runtime), gr.Timer(active=_build_running(runtime))
+
+        # not queued: a tick is a quick read, and a queued one flashes its timing in the panel
+        follow_build.tick(follow, None, [status, follow_build], show_progress="hidden", queue=False)
 
         def signed_in(request: gr.Request):
             """The header with a Sign out button once the gate has a signed-in user for this page."""
@@ -285,12 +297,23 @@ def _outputs(state: Conversation, step: Step):
     return step.messages, state, sources, step.notice, box
 
 
+def _build_running(runtime: AppRuntime) -> bool:
+    """A build is under way, or a first build's partial version is still served (its build has
+    just finished embedding, and the complete version is being committed and loaded)."""
+    return runtime.building.view() is not None or runtime.readiness()[0] in ("starting", "building")
+
+
 def _status_markdown(runtime: AppRuntime) -> str:
     status = runtime.status()
-    if status["state"] != "ready":
+    partial = status.get("partial")
+    if status["state"] != "ready" and not partial:
         building = building_line(runtime.building.view())
         return f"**Not ready:** {status['error'] or 'opening the index…'}" + (f"\n\n{building}" if building else "")
     lines = [f"Index version **{status['version']}**: {status['notes']} notes, {status['chunks']} chunks."]
+    if partial:  # a first build's partial version
+        lines = [f"**Partial index** (version {status['version']}): {partial['notes_indexed']} of "
+                 f"{partial['notes_total']} notes indexed so far. Questions are answered from these, and each "
+                 "answer says so, until the first build is done."]
     last = status.get("last_ingest")
     if status["ingesting"]:
         lines.append("A rescan is running now.")

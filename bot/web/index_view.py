@@ -2,6 +2,7 @@
 the chat's Index panel all show this one dict.
 
     {"version", "notes", "chunks", "building": {"done", "total", "eta_seconds"} | None,
+     "partial": {"notes_indexed", "notes_total"} | None (a first build's partial version served),
      "last_ingest": {"started", "finished", "added", "updated", "removed", "skipped", "failed",
                      "error"} | None,
      "files": [{"path", "status", "reason", "notes", "chunks", "indexed_at", "hash"}, ...]}
@@ -37,6 +38,7 @@ def index_overview(runtime: AppRuntime) -> dict:
         "notes": stats.get("notes", 0),
         "chunks": stats.get("chunks", 0),
         "building": runtime.building.view(),
+        "partial": bot.partial.model_dump() if bot is not None and bot.partial is not None else None,
         "last_ingest": report["last_ingest"],
         "files": files,
     }

@@ -29,7 +29,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from ..errors import EmbeddingModelError, IndexSchemaError, NotReady, StoreError, StoreLocked, StoreUnavailable
@@ -39,21 +38,12 @@ from ..query.search import SearchHit
 from ..service import Bot, BuildProgress
 from ..settings import Settings
 from .outage import StoreOutage
+from .rescans import IngestStatus
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
 CLOSE_WAIT_SECONDS = 5.0
-
-
-@dataclass
-class IngestStatus:
-    """The last rescan: when, what it did, or what went wrong."""
-
-    finished_at: float
-    summary: str = ""
-    changed: bool = False
-    error: str | None = None
 
 
 class AppRuntime:
@@ -75,10 +65,8 @@ class AppRuntime:
         self.building = BuildProgress()  # the running ingest's progress (the first build's too)
         self.last_ingest: IngestStatus | None = None
         self.on_fatal: Callable[[str], None] | None = None
-        self._ready = threading.Event()
-        self._stop = threading.Event()
-        self._started = False
-        self._probe_now = threading.Event()
+        self._ready, self._stop = threading.Event(), threading.Event()
+        self._started, self._probe_now = False, threading.Event()
         self._start_lock = threading.Lock()
         self._ingest_lock = threading.Lock()
         self._ingest_done, self._ingest_rounds = threading.Condition(), 0
@@ -139,9 +127,10 @@ class AppRuntime:
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._ready.clear()
-        # Never close the store under a running ingest. A long one is left to die with the
-        # process: ingest is crash-safe, and the next start resumes it from the embedding cache.
-        if not self._ingest_lock.acquire(timeout=CLOSE_WAIT_SECONDS):
+        # Never close the store under a running ingest (a first build serves its partial versions
+        # before it ends). A long one is left to die with the process: ingest is crash-safe, and
+        # the next start resumes it from the embedding cache.
+        if self.phase == "building" or not self._ingest_lock.acquire(timeout=CLOSE_WAIT_SECONDS):
             log.warning("an ingest is still running; it will be resumed on the next start")
             return
         try:
@@ -185,13 +174,13 @@ class AppRuntime:
         return self.outage.error
 
     def readiness(self) -> tuple[str, int | None]:
-        """(state, version): `ready` while a complete index version is served (a background update
-        doesn't change that); `starting`, `building` (a first build) or `unavailable` (the store
-        unreachable, or a failure that stopped the app) otherwise, with the served version if any."""
-        library = self.library if self.bot is not None else None
-        version = library.version if (library is not None and self.ready) else None
-        if self.ready:
-            return ("ready" if self.store_error is None else "unavailable"), version
+        """(state, version): `ready` while a complete version is served (a background update doesn't
+        change that); `starting`, `building` (a first build, its partial versions answering meanwhile)
+        or `unavailable` (store unreachable, or a failure that stopped the app) otherwise."""
+        bot, library = self.bot, self.library
+        if self.ready and bot is not None and library is not None:
+            state = "unavailable" if self.store_error is not None else "building" if bot.partial else "ready"
+            return state, library.version
         if self.fatal:
             return "unavailable", None
         return self.phase, None
@@ -230,6 +219,7 @@ class AppRuntime:
         if bot is not None and self.library is not None:
             status["collection"] = bot.store.name
             status.update(self.library.stats())
+            status["partial"] = bot.partial.model_dump() if bot.partial is not None else None
         if self.last_ingest is not None:
             status["last_ingest"] = {
                 "finished_at": self.last_ingest.finished_at,
@@ -281,7 +271,8 @@ class AppRuntime:
             try:
                 # a worker of a Chroma server never ingests: `bot ingest` builds the index there
                 bot = Bot.open(self.settings, purpose=self.purpose, progress=self.progress, building=self.building,
-                               build_if_missing=self.owns_ingest, on_build=self._building)
+                               build_if_missing=self.owns_ingest, on_build=self._building,
+                               on_partial=self._serve_partial)
             except (StoreLocked, IndexSchemaError, EmbeddingModelError) as exc:
                 self._fail(str(exc))
                 return False
@@ -310,6 +301,15 @@ class AppRuntime:
 
     def _building(self) -> None:
         self.phase = "building"
+
+    def _serve_partial(self, bot: Bot | None) -> None:
+        """A first build's first partial version: the chat answers from it while /readyz says building
+        (None: the build failed, and that version's store is closed)."""
+        if bot is None:
+            self._ready.clear()
+        self.bot, self.library = bot, getattr(bot, "library", None)
+        if bot is not None:
+            self._ready.set()
 
     def _warm_up(self, bot: Bot) -> None:
         """Answer one throwaway question, so the first person's question doesn't pay for the

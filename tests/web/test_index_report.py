@@ -13,7 +13,7 @@ from bot.settings import Settings
 pytestmark = pytest.mark.integration
 
 HOSTILE_NAME = "<script>alert(1).md"  # a file name can't hold the closing tag's slash
-KEYS = ["version", "notes", "chunks", "building", "last_ingest", "files"]
+KEYS = ["version", "notes", "chunks", "building", "partial", "last_ingest", "files"]
 
 
 @pytest.fixture(scope="module")
