@@ -24,7 +24,7 @@ from ..models import KINDS, Note
 from .columns import Backlinks, KeyIndex, NoteTable, Strings, csr
 
 # (column, file name) of the string columns
-_STRINGS = ("notes", "note_ids", "chunk_ids", "titles", "names", "search_titles", "search_texts")
+_STRINGS = ("notes", "note_ids", "chunk_ids", "titles", "descriptions", "names", "search_titles", "search_texts")
 _ARRAYS = ("kind", "tag_ptr", "tag_ids", "name_rows", "title_order", "backlink_ptr", "backlink_rows")
 
 
@@ -36,9 +36,10 @@ class Catalog:
     note_ids: Strings
     chunk_ids: Strings
     titles: Strings
+    descriptions: Strings
     kind: np.ndarray  # int8: index into models.KINDS
     tag_names: list[str]
-    tag_ptr: np.ndarray  # each note's distinct tags as ids into tag_names, CSR
+    tag_ptr: np.ndarray  # each note's tags (as it lists them) as ids into tag_names, CSR
     tag_ids: np.ndarray
     names: Strings  # every distinct title and alias, first seen first
     name_rows: np.ndarray  # the first note (by row) each name belongs to
@@ -63,7 +64,7 @@ class Catalog:
     @classmethod
     def build(cls, notes: list[Note], chunk_ids: Sequence[str]) -> Catalog:
         tag_names: dict[str, int] = {}
-        tags = [[tag_names.setdefault(t, len(tag_names)) for t in dict.fromkeys(n.tags)] for n in notes]
+        tags = [[tag_names.setdefault(t, len(tag_names)) for t in n.tags] for n in notes]
         names: dict[str, int] = {}
         for row, note in enumerate(notes):
             for name in [note.title, *note.aliases]:
@@ -75,7 +76,7 @@ class Catalog:
         tag_ptr, tag_ids = csr(tags)
         return cls(
             notes=notes, note_ids=note_ids, chunk_ids=Strings.build(chunk_ids),
-            titles=Strings.build(n.title for n in notes),
+            titles=Strings.build(n.title for n in notes), descriptions=Strings.build(n.description for n in notes),
             kind=np.asarray([KINDS.index(n.kind) for n in notes], dtype=np.int8),
             tag_names=list(tag_names), tag_ptr=tag_ptr, tag_ids=tag_ids,
             names=Strings.build(names), name_rows=np.asarray(list(names.values()), dtype=np.int64),
@@ -123,6 +124,17 @@ class Catalog:
         """The id of the first note (by row) with this title or alias."""
         row = self.by_name.get(name)
         return None if row is None else self.note_ids[row]
+
+    def tags_of(self, row: int) -> list[str]:
+        """Note `row`'s tags, as it lists them."""
+        return [self.tag_names[int(i)] for i in self.tag_ids[int(self.tag_ptr[row]):int(self.tag_ptr[row + 1])]]
+
+    def tag_counts(self) -> dict[str, int]:
+        """How many notes carry each tag, in order of first use."""
+        rows = np.repeat(np.arange(len(self.note_ids), dtype=np.int64), np.diff(np.asarray(self.tag_ptr)))
+        pairs = np.unique(rows * max(1, len(self.tag_names)) + np.asarray(self.tag_ids, dtype=np.int64))
+        counts = np.bincount(pairs % max(1, len(self.tag_names)), minlength=len(self.tag_names))
+        return {tag: int(c) for tag, c in zip(self.tag_names, counts.tolist()) if c}
 
     def tag_rows(self, tag: str) -> np.ndarray:
         """The rows of the notes carrying `tag`."""

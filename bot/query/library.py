@@ -172,9 +172,9 @@ class Library:
         query = (query or "").strip()
         if not query:
             rows = derived.listed[keep[derived.listed]]
-            found = [note_summary(snapshot.notes[r]) for r in (rows[:limit] if limit else rows)]
+            found = [row_summary(snapshot, r) for r in (rows[:limit] if limit else rows)]
         else:
-            found = [note_summary(snapshot.notes[r], score=s) for r, s in _search(snapshot, derived, query, keep)]
+            found = [row_summary(snapshot, r, score=s) for r, s in _search(snapshot, derived, query, keep)]
         return found[:limit] if limit else found
 
     def kinds(self) -> dict[str, int]:
@@ -228,13 +228,12 @@ class Library:
             if self._derived is None or self._derived.snapshot is not snapshot:
                 catalog = snapshot.catalog
                 kind_of = np.asarray(catalog.kind, dtype=np.int64)
-                tag_counts = np.bincount(np.asarray(catalog.tag_ids, dtype=np.int64), minlength=len(catalog.tag_names))
                 kind_counts = np.bincount(kind_of, minlength=len(KINDS))
                 ranks = np.asarray([KIND_ORDER.get(k, 9) for k in KINDS])[kind_of]
                 by_title = np.asarray(catalog.title_order, dtype=np.int64)
                 self._derived = _Derived(
                     snapshot=snapshot,
-                    tags=Counter({t: int(c) for t, c in zip(catalog.tag_names, tag_counts.tolist()) if c}),
+                    tags=Counter(catalog.tag_counts()),
                     kinds=Counter({k: int(c) for k, c in zip(KINDS, kind_counts.tolist()) if c}),
                     kind_of=kind_of,
                     listed=by_title[np.argsort(ranks[by_title], kind="stable")],
@@ -246,6 +245,13 @@ class Library:
 def note_summary(note: Note, score: float | None = None) -> NoteSummary:
     return NoteSummary(id=note.id, title=note.title, kind=note.kind, description=note.description,
                        tags=list(note.tags), score=score)
+
+
+def row_summary(snapshot: Snapshot, row: int, score: float | None = None) -> NoteSummary:
+    """`note_summary` of note `row`, from the snapshot's columns (its text is never parsed)."""
+    catalog = snapshot.catalog
+    return NoteSummary(id=catalog.note_ids[row], title=catalog.titles[row], kind=KINDS[int(catalog.kind[row])],
+                       description=catalog.descriptions[row], tags=catalog.tags_of(row), score=score)
 
 
 def _search(snapshot: Snapshot, derived: _Derived, query: str, keep: np.ndarray) -> list[tuple[int, float]]:

@@ -85,6 +85,8 @@ def test_a_catalog_gives_what_the_notes_give(tmp_path, shared):
     assert catalog.named("Alpha") == "a" and catalog.named("Bee") == "b" and catalog.named("alpha") == "c"
     assert catalog.named("Gamma") is None
     assert catalog.tag_rows("y").tolist() == [0, 1] and catalog.tag_rows("z").tolist() == []
+    assert catalog.tags_of(0) == ["x", "y", "x"] and catalog.tag_counts() == {"x": 1, "y": 2}
+    assert catalog.descriptions[0] == "Desc" and catalog.titles[2] == "alpha"
     assert catalog.mask(kinds=("inquiry", "source")).tolist() == [True, False, True]
     assert catalog.mask(tags=("x",), note_ids=("a", "b")).tolist() == [True, False, False]
     assert catalog.mask(note_ids=("b", "zzz")).tolist() == [False, True, False]
