@@ -119,7 +119,13 @@ def measure(stack: Stack, shared: bool, workers: int, asked: list[str]) -> dict:
     stack.workers = workers
     stack.env["BOT_SHARE_INDEX_MEMORY"] = "true" if shared else "false"
     started = time.perf_counter()
-    stack.start_workers()
+    try:
+        stack.start_workers()
+    except RuntimeError as exc:  # a worker that died starting (once: CPython 3.11's "AST constructor
+        print(f"a worker failed to start; starting again: {str(exc)[-300:]}")  # recursion depth mismatch")
+        stack.processes.pop("workers", None)
+        started = time.perf_counter()
+        stack.start_workers()
     ready = time.perf_counter() - started
     answered = asyncio.run(ask_all(stack.worker_ports, asked))
     # `bot serve --workers 1` serves in its own process; with more, its children are the workers
