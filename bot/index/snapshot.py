@@ -4,7 +4,10 @@ A snapshot holds what retrieval needs besides Chroma's vector search: the live
 notes (links resolved), chunk offsets, every sentence's offsets and vector,
 and the BM25 index. Everything in it is derived from the Chroma store, so a
 worker needs nothing but the store's address; it is cached on local disk per
-version, so a restart with an unchanged index loads in a moment.
+version, so a restart with an unchanged index loads in a moment. Read from that cache, every
+array and the notes themselves (`catalog.py`: note JSON, ids, titles, search text as columns)
+are memory-mapped, so the workers on a host share one copy and a worker holds no Python object
+per note.
 
     snapshot = load_snapshot(store, version, dimension, cache_root(settings))
     snapshot.note("some-note-id"), snapshot.sentences_of(row)
