@@ -4,6 +4,7 @@ with the served index's arrays memory-mapped (shared) or read into each worker (
     .venv/bin/python bench/memory.py                          # SciFact, then its 300k-chunk replica
     .venv/bin/python bench/memory.py --chunks 0               # SciFact only
     .venv/bin/python bench/memory.py --corpus seeds --chunks 0
+    .venv/bin/python bench/memory.py --skip-base               # a kept stack that holds the replicas
 
 The real stack of deploy/stack.py (a `chroma run` server behind nginx with its token, `bot
 ingest`, `bot serve --workers N`), under `<data dir>/bench/memory/` (kept: a second run reuses
@@ -18,7 +19,10 @@ The scale point replicates the corpus as JSON Lines notes with new ids (the same
 it has `--chunks` chunks: their vectors come from the embedding cache, so building it costs
 Chroma's writes, not the encoder; nothing is asked of its ranking here (bench/scale.py
 measures that), only how much memory a worker serving that many chunks holds.
-Writes bench/results/memory.json and memory.md.
+Writes bench/results/memory.json and memory.md; the points of an earlier run that this one did
+not measure (another label) are kept there, each with the date it was measured, so SciFact and
+the scale point may come from two runs (`--skip-base` on a kept stack whose notes already hold
+the replicas: its first point would be the scale point again).
 """
 
 from __future__ import annotations
@@ -115,7 +119,13 @@ def measure(stack: Stack, shared: bool, workers: int, asked: list[str]) -> dict:
     stack.workers = workers
     stack.env["BOT_SHARE_INDEX_MEMORY"] = "true" if shared else "false"
     started = time.perf_counter()
-    stack.start_workers()
+    try:
+        stack.start_workers()
+    except RuntimeError as exc:  # a worker that died starting (once: CPython 3.11's "AST constructor
+        print(f"a worker failed to start; starting again: {str(exc)[-300:]}")  # recursion depth mismatch")
+        stack.processes.pop("workers", None)
+        started = time.perf_counter()
+        stack.start_workers()
     ready = time.perf_counter() - started
     answered = asyncio.run(ask_all(stack.worker_ports, asked))
     # `bot serve --workers 1` serves in its own process; with more, its children are the workers
@@ -161,11 +171,25 @@ def index_counts_once(stack: Stack) -> dict:
     return {"notes": status.get("notes"), "chunks": status.get("chunks")}
 
 
+def earlier_points(points: list[dict]) -> list[dict]:
+    """The points of the last memory.json whose labels this run did not measure."""
+    try:
+        earlier = json.loads((RESULTS / "memory.json").read_text()).get("points", [])
+    except (OSError, ValueError):
+        return []
+    labels = {p["label"] for p in points}
+    return [p for p in earlier if p["label"] not in labels]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", choices=("scifact", "seeds"), default="scifact" if SCIFACT.exists() else "seeds")
     parser.add_argument("--chunks", type=int, default=300_000, help="the scale point (0: none)")
     parser.add_argument("--questions", type=int, default=20, help="questions each worker answers before measuring")
+    parser.add_argument("--skip-base", action="store_true",
+                        help="measure only the scale point (a kept stack whose notes already hold the replicas)")
+    parser.add_argument("--precision", choices=("fp32", "int8"),
+                        help="BOT_EMBEDDING_PRECISION for a new index (a kept one keeps its own)")
     args = parser.parse_args(argv)
     if args.corpus == "scifact" and not SCIFACT.exists():
         print(f"skipped: SciFact is not at {SCIFACT}")
@@ -174,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(Settings().data_dir) / "bench" / "memory" / args.corpus
     notes = prepare_notes(root, args.corpus)
     asked = questions(args.corpus, args.questions)
-    stack = Stack(root / "stack", notes, workers=2, settings={"BOT_RATE_LIMIT_USER": "0", "BOT_RATE_LIMIT_ADDRESS": "0"})
+    settings = {"BOT_RATE_LIMIT_USER": "0", "BOT_RATE_LIMIT_ADDRESS": "0"}
+    if args.precision:
+        settings["BOT_EMBEDDING_PRECISION"] = args.precision
+    stack = Stack(root / "stack", notes, workers=2, settings=settings)
     points = []
     try:
         stack.start_chroma()
@@ -184,15 +211,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ingested {args.corpus} in {time.perf_counter() - started:.0f} s")
         if not (stack.root / "etc" / "users.json").exists():  # a kept stack has its user already
             stack.add_user(USER, PASSWORD)
-        points.append(run_point(stack, args.corpus, asked, print))
+        if args.skip_base:
+            chunks_now = 0  # the replicas are there already
+        else:
+            points.append(run_point(stack, args.corpus, asked, print))
+            chunks_now = int(points[0]["chunks"] or 0)
         if args.chunks:
-            add_replicas(notes, args.corpus, int(points[0]["chunks"] or 0), args.chunks)
+            add_replicas(notes, args.corpus, chunks_now, args.chunks)
             started = time.perf_counter()
             stack.ingest()
             print(f"ingested the replicas in {time.perf_counter() - started:.0f} s")
             points.append(run_point(stack, f"{args.corpus} x replicas", asked, print))
     finally:
         stack.stop()
+    measured = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    for point in points:
+        point["measured"] = measured
+    points = earlier_points(points) + points
     rows = []
     for point in points:
         for config in point["configs"]:
@@ -205,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                             "RSS total MB", "answered"], rows)
     lines = [table, ""]
     for point in points:
-        lines.append(f"- {point['label']} ({point['chunks']:,} chunks): the 2nd worker adds "
+        lines.append(f"- {point['label']} ({point['chunks']:,} chunks, measured {point.get('measured', '?')}): "
+                     f"the 2nd worker adds "
                      f"{100 * point['second_worker_adds_private']:.0f}% of the first's memory with private arrays, "
                      f"{100 * point['second_worker_adds_shared']:.0f}% with mapped ones.")
     markdown = "\n".join(lines) + "\n\nPSS from /proc/<pid>/smaps_rollup after each worker answered the same questions.\n"

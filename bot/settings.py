@@ -95,9 +95,10 @@ class Settings(BaseSettings):
     )
     share_index_memory: bool = Field(
         True,
-        description="Map the served index's arrays (sentence vectors, term tables, BM25) read-only from "
-        "their cache files under the data dir, so the workers on one host share those pages. Turn off only "
-        "where memory-mapped files misbehave (some network file systems): each worker then reads its own copy.",
+        description="Map the served index's arrays (sentence vectors, term tables, BM25) and its notes' "
+        "columns (the notes, their ids, titles and search text) read-only from their cache files under the data "
+        "dir, so the workers on one host share those pages. Turn off only where memory-mapped files misbehave "
+        "(some network file systems): each worker then reads its own copy.",
     )
 
     # --- embeddings and chunks --------------------------------------------------------

@@ -4,7 +4,10 @@ A snapshot holds what retrieval needs besides Chroma's vector search: the live
 notes (links resolved), chunk offsets, every sentence's offsets and vector,
 and the BM25 index. Everything in it is derived from the Chroma store, so a
 worker needs nothing but the store's address; it is cached on local disk per
-version, so a restart with an unchanged index loads in a moment.
+version, so a restart with an unchanged index loads in a moment. Read from that cache, every
+array and the notes themselves (`catalog.py`: note JSON, ids, titles, search text as columns)
+are memory-mapped, so the workers on a host share one copy and a worker holds no Python object
+per note.
 
     snapshot = load_snapshot(store, version, dimension, cache_root(settings))
     snapshot.note("some-note-id"), snapshot.sentences_of(row)
@@ -19,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,13 +33,15 @@ from ..models import Note
 from ..notes.chunks import chunk_heading
 from ..notes.links import resolve_links
 from ..settings import Settings
+from .catalog import Catalog
+from .columns import Backlinks, KeyIndex, Strings
 from .lexical import LexicalIndex, term_table
 from .records import unpack_sentences
 from .store import Store
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 5  # 5: one .npy per array, memory-mapped (4: title terms per name, headings in BM25)
+CACHE_FORMAT = 6  # 6: notes and chunk ids as mapped columns (5: one .npy per array, memory-mapped)
 
 
 @dataclass
@@ -43,9 +49,9 @@ class Snapshot:
     """Everything about one committed index version that lives in memory."""
 
     version: int
-    notes: list[Note]
+    notes: Sequence[Note]  # a list when built; rows parsed from the mapped cache when read from it
     note_vectors: np.ndarray  # (notes, dim), normalised
-    chunk_ids: list[str]
+    chunk_ids: Sequence[str]
     chunk_note: np.ndarray  # (chunks,) note row
     chunk_start: np.ndarray
     chunk_end: np.ndarray
@@ -56,10 +62,10 @@ class Snapshot:
     sentence_vectors: np.ndarray  # (sentences, dim) float16 (as stored in Chroma)
     lexical: LexicalIndex
     store_chunks: int = 0  # chunk records in the store when loaded (live or not)
-    by_id: dict[str, int] = field(default_factory=dict)
-    chunk_rows: dict[str, int] = field(default_factory=dict)
+    # the notes and chunk ids as columns, with the lookups over them (ids, names, backlinks,
+    # kinds, tags, search text): built from `notes` when not given (see catalog.py)
+    catalog: Catalog | None = None
     note_sentence_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
-    backlinks: dict[str, list[str]] = field(default_factory=dict)
     # each sentence's and each name's distinct terms as ids into `terms` (see lexical.term_table):
     # questions score sentences and titles without tokenizing them. A note's names are its title,
     # then its aliases (a seed page's original title, a Markdown note's front-matter aliases):
@@ -73,15 +79,11 @@ class Snapshot:
     note_title_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
 
     def __post_init__(self) -> None:
-        self.by_id = {note.id: row for row, note in enumerate(self.notes)}
-        self.chunk_rows = {chunk_id: row for row, chunk_id in enumerate(self.chunk_ids)}
+        if self.catalog is None:
+            self.catalog = Catalog.build(list(self.notes), self.chunk_ids)
+        self.notes, self.chunk_ids = self.catalog.notes, self.catalog.chunk_ids
         counts = np.bincount(self.sentence_note, minlength=len(self.notes)) if len(self.notes) else np.zeros(0)
         self.note_sentence_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        backlinks: dict[str, list[str]] = {}
-        for note in self.notes:
-            for target in note.links:
-                backlinks.setdefault(target, []).append(note.id)
-        self.backlinks = backlinks
         if (self.terms is None or self.sentence_term_ptr is None or self.title_term_ptr is None
                 or self.title_note is None):
             self.terms = {}
@@ -94,6 +96,25 @@ class Snapshot:
             self.title_note = np.asarray([row for row, _ in names], dtype=np.int32)
         name_counts = np.bincount(self.title_note, minlength=len(self.notes)) if len(self.notes) else np.zeros(0)
         self.note_title_offsets = np.concatenate([[0], np.cumsum(name_counts)]).astype(np.int64)
+
+    @property
+    def by_id(self) -> KeyIndex:
+        """note id -> row."""
+        return self.catalog.by_id
+
+    @property
+    def chunk_rows(self) -> KeyIndex:
+        """chunk id -> row."""
+        return self.catalog.chunk_rows
+
+    @property
+    def backlinks(self) -> Backlinks:
+        """note id -> the ids of the notes citing it."""
+        return self.catalog.backlinks
+
+    @property
+    def note_ids(self) -> Strings:
+        return self.catalog.note_ids
 
     @property
     def dimension(self) -> int:
@@ -222,10 +243,7 @@ def _write_cache(snapshot: Snapshot, directory: Path) -> None:
         arrays.mkdir()
         for name in _ARRAYS:
             np.save(arrays / f"{name}.npy", np.ascontiguousarray(getattr(snapshot, name)))
-        with open(staging / "notes.jsonl", "w", encoding="utf-8") as handle:
-            for note in snapshot.notes:
-                handle.write(note.model_dump_json() + "\n")
-        (staging / "chunk_ids.json").write_text(json.dumps(snapshot.chunk_ids))
+        snapshot.catalog.save(staging / "catalog")
         (staging / "terms.json").write_text(json.dumps(sorted(snapshot.terms, key=snapshot.terms.get)))
         snapshot.lexical.save(staging / "lexical")
         (staging / "meta.json").write_text(
@@ -242,20 +260,21 @@ def _write_cache(snapshot: Snapshot, directory: Path) -> None:
 
 
 def _read_cache(directory: Path, *, shared: bool = True) -> Snapshot:
-    """The cached snapshot; `shared` maps its arrays (and BM25's) read-only from the files, so
-    the workers on one host share those pages through the OS page cache instead of each holding
-    a copy (`shared=False` reads them into private memory: the before of bench/memory.py)."""
+    """The cached snapshot; `shared` maps its arrays, its notes' columns and BM25's matrices
+    read-only from the files, so the workers on one host share those pages through the OS page
+    cache instead of each holding a copy (`shared=False` reads the same files into private
+    memory: the before of bench/memory.py)."""
     meta = json.loads((directory / "meta.json").read_text())
     if meta.get("format") != CACHE_FORMAT:
         raise ValueError("cache format changed")
     mode = "r" if shared else None
     arrays = {name: np.load(directory / "arrays" / f"{name}.npy", mmap_mode=mode) for name in _ARRAYS}
-    with open(directory / "notes.jsonl", encoding="utf-8") as handle:
-        notes = [Note.model_validate_json(line) for line in handle if line.strip()]
+    catalog = Catalog.load(directory / "catalog", shared=shared)
     return Snapshot(
         version=int(meta["version"]),
-        notes=notes,
-        chunk_ids=json.loads((directory / "chunk_ids.json").read_text()),
+        notes=catalog.notes,
+        chunk_ids=catalog.chunk_ids,
+        catalog=catalog,
         terms={term: i for i, term in enumerate(json.loads((directory / "terms.json").read_text()))},
         lexical=LexicalIndex.load(directory / "lexical", mmap=shared),
         store_chunks=int(meta.get("store_chunks", 0)),

@@ -69,18 +69,16 @@ class NotePage(BaseModel):
 
 @dataclass
 class _Derived:
-    """Per-snapshot lookups, built once on first use, so a request never walks every note's text in
-    Python (a list or search of the notes is array work and substring scans over these)."""
+    """Per-snapshot lookups, built once on first use from the snapshot's columns (catalog.py), so
+    a request never walks every note in Python: a list or search of the notes is array work and
+    scans of the mapped lower-cased titles and texts."""
 
     snapshot: Snapshot
-    by_title: dict[str, str]
     tags: Counter
     kinds: Counter
-    kind_of: np.ndarray  # each note's kind (object array, by row)
-    rows_by_tag: dict[str, np.ndarray]  # tag -> the rows carrying it
+    kind_of: np.ndarray  # each note's kind, as its index in KINDS (by row)
     listed: np.ndarray  # rows in list order: by kind, then title
-    titles_lower: list[str]
-    texts_lower: list[str]  # the text and the description, lower-cased, "\0" between them
+    examples: dict[int, list[str]]  # example_questions(n), once asked
 
 
 class Library:
@@ -111,8 +109,8 @@ class Library:
         note = snapshot.note(note_id)
         if note is None:
             return None
-        derived = self._lookups(snapshot)
-        resolve = lambda title: derived.by_title.get(title) if derived.by_title.get(title) != note.id else None  # noqa: E731
+        named = snapshot.catalog.named
+        resolve = lambda title: named(title) if named(title) != note.id else None  # noqa: E731
         return NotePage(
             note=note,
             version=snapshot.version,
@@ -166,17 +164,17 @@ class Library:
         derived = self._lookups(snapshot)
         keep = np.ones(len(snapshot.notes), dtype=bool)
         if kind:
-            keep &= derived.kind_of == kind
+            keep &= derived.kind_of == (KINDS.index(kind) if kind in KINDS else -1)
         if tag:
             tagged = np.zeros(len(snapshot.notes), dtype=bool)
-            tagged[derived.rows_by_tag.get(tag, np.empty(0, dtype=np.int64))] = True
+            tagged[snapshot.catalog.tag_rows(tag)] = True
             keep &= tagged
         query = (query or "").strip()
         if not query:
             rows = derived.listed[keep[derived.listed]]
-            found = [note_summary(snapshot.notes[r]) for r in (rows[:limit] if limit else rows)]
+            found = [row_summary(snapshot, r) for r in (rows[:limit] if limit else rows)]
         else:
-            found = [note_summary(snapshot.notes[r], score=s) for r, s in _search(snapshot, derived, query, keep)]
+            found = [row_summary(snapshot, r, score=s) for r, s in _search(snapshot, derived, query, keep)]
         return found[:limit] if limit else found
 
     def kinds(self) -> dict[str, int]:
@@ -191,10 +189,20 @@ class Library:
     def example_questions(self, n: int = 6) -> list[str]:
         """Questions worth asking this collection: the inquiring lines' titles (they are questions),
         then other question-shaped titles."""
-        snapshot = self._current()
-        ranked = sorted(snapshot.notes, key=lambda x: (KIND_ORDER.get(x.kind, 9), x.id))
-        questions = [note.title for note in ranked if note.title.rstrip().endswith("?")]
-        return questions[:n] if questions else [note.title for note in ranked[:n]]
+        derived = self._lookups(self._current())
+        if n not in derived.examples:
+            catalog = derived.snapshot.catalog
+            ranks = np.asarray([KIND_ORDER.get(k, 9) for k in KINDS])[derived.kind_of]
+            ranked = np.argsort(ranks, kind="stable").tolist()  # rows are in id order: by kind, then id
+            questions = []
+            for row in ranked:
+                title = catalog.titles[row]
+                if title.rstrip().endswith("?"):
+                    questions.append(title)
+                    if len(questions) == n:
+                        break
+            derived.examples[n] = questions[:n] if questions else [catalog.titles[r] for r in ranked[:n]]
+        return list(derived.examples[n])
 
     def stats(self) -> dict:
         """The served version and how many notes and chunks it holds."""
@@ -208,7 +216,7 @@ class Library:
 
     def resolve_title(self, title: str) -> str | None:
         """The id of the note with this title (or alias), if the collection has one."""
-        return self._lookups(self._current()).by_title.get(title)
+        return self._current().catalog.named(title)
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -218,27 +226,18 @@ class Library:
             return derived
         with self._lock:
             if self._derived is None or self._derived.snapshot is not snapshot:
-                by_title: dict[str, str] = {}
-                for note in snapshot.notes:
-                    for name in [note.title, *note.aliases]:
-                        by_title.setdefault(name, note.id)
-                notes = snapshot.notes
-                rows_by_tag: dict[str, list[int]] = {}
-                for row, note in enumerate(notes):
-                    for tag in set(note.tags):
-                        rows_by_tag.setdefault(tag, []).append(row)
-                titles_lower = [note.title.lower() for note in notes]
-                listed = sorted(range(len(notes)), key=lambda r: (KIND_ORDER.get(notes[r].kind, 9), titles_lower[r]))
+                catalog = snapshot.catalog
+                kind_of = np.asarray(catalog.kind, dtype=np.int64)
+                kind_counts = np.bincount(kind_of, minlength=len(KINDS))
+                ranks = np.asarray([KIND_ORDER.get(k, 9) for k in KINDS])[kind_of]
+                by_title = np.asarray(catalog.title_order, dtype=np.int64)
                 self._derived = _Derived(
                     snapshot=snapshot,
-                    by_title=by_title,
-                    tags=Counter(tag for note in notes for tag in set(note.tags)),
-                    kinds=Counter(note.kind for note in notes),
-                    kind_of=np.asarray([note.kind for note in notes], dtype=object),
-                    rows_by_tag={t: np.asarray(r, dtype=np.int64) for t, r in rows_by_tag.items()},
-                    listed=np.asarray(listed, dtype=np.int64),
-                    titles_lower=titles_lower,
-                    texts_lower=[f"{note.text.lower()}\0{note.description.lower()}" for note in notes],
+                    tags=Counter(catalog.tag_counts()),
+                    kinds=Counter({k: int(c) for k, c in zip(KINDS, kind_counts.tolist()) if c}),
+                    kind_of=kind_of,
+                    listed=by_title[np.argsort(ranks[by_title], kind="stable")],
+                    examples={},
                 )
             return self._derived
 
@@ -246,6 +245,13 @@ class Library:
 def note_summary(note: Note, score: float | None = None) -> NoteSummary:
     return NoteSummary(id=note.id, title=note.title, kind=note.kind, description=note.description,
                        tags=list(note.tags), score=score)
+
+
+def row_summary(snapshot: Snapshot, row: int, score: float | None = None) -> NoteSummary:
+    """`note_summary` of note `row`, from the snapshot's columns (its text is never parsed)."""
+    catalog = snapshot.catalog
+    return NoteSummary(id=catalog.note_ids[row], title=catalog.titles[row], kind=KINDS[int(catalog.kind[row])],
+                       description=catalog.descriptions[row], tags=catalog.tags_of(row), score=score)
 
 
 def _search(snapshot: Snapshot, derived: _Derived, query: str, keep: np.ndarray) -> list[tuple[int, float]]:
@@ -256,13 +262,13 @@ def _search(snapshot: Snapshot, derived: _Derived, query: str, keep: np.ndarray)
     if len(snapshot.chunk_ids):
         chunk_scores = snapshot.lexical.scores(query, keep[snapshot.chunk_note])
         np.maximum.at(scores, snapshot.chunk_note, chunk_scores)
-    needle = query.lower().replace("\0", "")
+    needle = query.lower().replace("\0", "").encode("utf-8", "surrogatepass")
     if needle:
-        titles, texts = derived.titles_lower, derived.texts_lower
-        for row in np.flatnonzero(keep).tolist():
-            if needle in titles[row]:
-                scores[row] += 10.0
-            elif needle in texts[row]:
-                scores[row] += 2.0
+        in_title = np.zeros(len(scores), dtype=bool)
+        in_title[snapshot.catalog.search_titles.rows_containing(needle)] = True
+        in_text = np.zeros(len(scores), dtype=bool)
+        in_text[snapshot.catalog.search_texts.rows_containing(needle)] = True
+        scores[in_title & keep] += 10.0
+        scores[in_text & ~in_title & keep] += 2.0
     rows = [r for r in np.argsort(-scores, kind="stable") if scores[r] > 0 and keep[r]]
     return [(int(r), round(float(scores[r]), 4)) for r in rows]

@@ -68,7 +68,7 @@ class Filters:
         """Which notes pass, or None when nothing is filtered."""
         if not self:
             return None
-        return np.asarray([self.admits(note) for note in snapshot.notes], dtype=bool)
+        return snapshot.catalog.mask(self.kinds, self.tags, self.note_ids)  # as `admits`, over columns
 
     def admits(self, note: Note) -> bool:
         """The note passes every filter."""
@@ -162,15 +162,9 @@ def dense_search(index: Index, snapshot: Snapshot, vector: np.ndarray, filters: 
     wanted = max(int(n * ratio) + 10, search_breadth(snapshot.store_chunks))
     wanted = min(max(snapshot.store_chunks, len(snapshot.chunk_ids)), wanted)
     ids, sims = index.store.query(vector, wanted, where=filters.chroma_where())
-    rows, scores = [], []
-    for chunk_id, sim in zip(ids, sims):
-        row = snapshot.chunk_rows.get(chunk_id)
-        if row is not None:
-            rows.append(row)
-            scores.append(sim)
-            if len(rows) == n:
-                break
-    return np.asarray(rows, dtype=np.int64), np.asarray(scores, dtype=np.float32)
+    rows = snapshot.chunk_rows.lookup(ids)
+    live = np.flatnonzero(rows >= 0)[:n]  # in Chroma's order, best first
+    return rows[live].astype(np.int64), np.asarray(sims, dtype=np.float32)[live]
 
 
 def lexical_search(snapshot: Snapshot, query: str, filters: Filters, n: int):
@@ -336,7 +330,7 @@ def rank_notes(snapshot: Snapshot, candidates: Candidates, vector: np.ndarray,
 
 def hits_from(snapshot: Snapshot, f: NoteFeatures, scores: np.ndarray) -> list[NoteHit]:
     hits = [
-        NoteHit(row=int(row), note_id=snapshot.notes[int(row)].id, score=float(scores[i]),
+        NoteHit(row=int(row), note_id=snapshot.note_ids[int(row)], score=float(scores[i]),
                 chunks=f.chunks[i], dense=float(f.dense[i]), lexical=float(f.lexical[i]), title=float(f.title[i]))
         for i, row in enumerate(f.rows)
     ]

@@ -40,6 +40,28 @@ def test_the_export_is_made_once_per_model_and_checked(fp32_embedder, embedder_s
     assert embedder.onnx.path == directory / "model.onnx"
 
 
+def test_sessions_map_the_weights_from_a_copy_of_the_export(fp32_embedder):
+    """Each worker maps the weights file instead of reading the weights in (bench/memory.py),
+    and the vectors are the export's own, to the bit."""
+    import onnxruntime as ort
+
+    from bot.index.onnx import mapped_model
+
+    embedder = fp32_embedder
+    texts = _seed_texts()[:4]
+    vectors = embedder.encode_batch(texts)
+    mapped = embedder.onnx.path.parent / "mapped"
+    assert (mapped / "weights.bin").stat().st_size > 10_000_000 and (mapped / "model.onnx").stat().st_size < 1_000_000
+    assert mapped_model(embedder.onnx.path) == mapped / "model.onnx"
+    session, tokenizer, lock = embedder.onnx._role("batches")
+    plain = ort.InferenceSession(str(embedder.onnx.path), providers=["CPUExecutionProvider"])
+    embedder.onnx._roles["batches"] = (plain, tokenizer, lock)
+    try:
+        assert np.array_equal(embedder.encode_batch(texts), vectors)
+    finally:
+        embedder.onnx._roles["batches"] = (session, tokenizer, lock)
+
+
 def test_the_torch_backend_is_there_when_asked_for(tmp_path):
     from bot.index.embedder import Embedder
 

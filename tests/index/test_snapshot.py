@@ -120,13 +120,14 @@ def test_a_damaged_cache_is_rebuilt_never_trusted(store, embedder, settings, cap
         (cached / "arrays" / "sentence_vectors.npy").unlink()
         (cached / "arrays" / "sentence_vectors.npy").write_bytes(b"not a numpy array")
     elif damage == "notes":
-        (cached / "notes.jsonl").write_text('{"id": "half a no', encoding="utf-8")
+        (cached / "catalog" / "notes.bin").unlink()
+        (cached / "catalog" / "notes.bin").write_text('{"id": "half a no', encoding="utf-8")
     elif damage == "meta":
         (cached / "meta.json").write_text("{", encoding="utf-8")
     elif damage == "format":  # written by another version of the bot
         (cached / "meta.json").write_text('{"format": -1, "version": 1}', encoding="utf-8")
     else:
-        (cached / "chunk_ids.json").unlink()
+        (cached / "catalog" / "chunk_ids.bin").unlink()
     with caplog.at_level(logging.WARNING, logger="bot.index.snapshot"):
         rebuilt = load_snapshot(store, 1, embedder.dimension, root)
     assert any("ignoring damaged index cache" in r.getMessage() for r in caplog.records)

@@ -134,7 +134,8 @@ def test_lists_and_searches_use_tables_built_once_per_snapshot(library, web_runt
     expected = sorted(notes, key=lambda n: (KIND_ORDER.get(n.kind, 9), n.title.lower()))
     assert [n.id for n in library.find()] == [n.id for n in expected]
     assert [n.id for n in library.find(kind="source")] == [n.id for n in expected if n.kind == "source"]
-    assert first.texts_lower[0] == f"{notes[0].text.lower()}\0{notes[0].description.lower()}"
+    assert snapshot.catalog.search_texts[0] == f"{notes[0].text.lower()}\0{notes[0].description.lower()}"
+    assert snapshot.catalog.search_titles[3] == notes[3].title.lower()
     literal = [n.id for n in library.find(query="Emotional Accuracy")]  # case is ignored, as before
     assert literal[0] == "field-notes-on-empathy-benchmarks"
     assert library.find(query="\0") == []  # the separator never matches across text and description
