@@ -164,7 +164,7 @@ def targets() -> list[list[str]]:
             ", ".join(f"{n} {s['first_answer_s_median']:.1f} s" for n, s in cold["collections"].items()),
             worst <= 15)
     if memory:
-        largest = memory["points"][-1]
+        largest = max(memory["points"], key=lambda point: point["chunks"] or 0)
         adds = largest["second_worker_adds_shared"]
         row(f"the 2nd worker on a host adds ≤ 30% of the first's memory (PSS) at {largest['chunks']:,} chunks",
             f"{adds:.0%} (arrays read into each worker: {largest['second_worker_adds_private']:.0%})", adds <= 0.30)
