@@ -1,8 +1,7 @@
 """The seed question set (bench/seed_questions.yaml) scored by bench/seed_questions.py's own functions:
 first the scoring itself on answers written by hand, then the real answer path on the seed pages,
-asserting what issue 11 demands where it already holds. Properties that hold only once every
-section of a seed page is quotable (the sections work of issue 11) are marked xfail with that reason,
-so they turn into passes (XPASS) as it lands."""
+asserting what issue 11 demands where it already holds. The cases that still fail today are marked
+xfail one by one, each with the reason, so a fix shows up as a pass (XPASS)."""
 
 from __future__ import annotations
 
@@ -21,7 +20,8 @@ _spec.loader.exec_module(sq)
 
 SPEC = yaml.safe_load((ROOT / "bench" / "seed_questions.yaml").read_text(encoding="utf-8"))
 QUESTIONS = {q["id"]: q for q in SPEC["questions"]}
-NEEDS_SECTIONS = "needs every section of a seed page quotable (issue 11, item 1: the sections work)"
+RELATED_CONCEPTS = ("2 of 5 related-concepts questions are answered from the note's body rather than the entry's "
+                    "one-line relation (s13: the body's paragraph on the same parallel outscores it)")
 
 
 # --- the scoring, on answers written by hand (pure) ---------------------------------------------
@@ -112,10 +112,15 @@ def test_off_topic_questions_abstain(seed_run, qid):
     assert seed_run["scores"][qid]["correct_abstention"], seed_run["scores"][qid]["answer"]
 
 
+# strict=False: these sit at the passage bar's edge, and two cold builds of the same notes (HNSW
+# graphs built by parallel inserts) can fall either side of it (o01 abstained in CI, not here).
+NEAR_DOMAIN = pytest.mark.xfail(reason="near the domain (RLVER's learning rate and base model, the warmth models' "
+                                        "GPUs): the notes' RLVER and warmth passages clear the abstention bar",
+                                strict=False)
+
+
 @pytest.mark.integration
-@pytest.mark.xfail(reason="near the domain (RLVER's learning rate and base model, the warmth models' GPUs): the "
-                          "notes' RLVER and warmth passages clear the abstention bar today", strict=False)
-@pytest.mark.parametrize("qid", ["o01", "o02", "o03"])
+@pytest.mark.parametrize("qid", [pytest.param(q, marks=NEAR_DOMAIN) for q in ("o01", "o02", "o03")])
 def test_near_domain_off_topic_questions_abstain(seed_run, qid):
     assert seed_run["scores"][qid]["correct_abstention"]
 
@@ -135,17 +140,18 @@ def test_a_source_summary_is_quoted_from_the_source_note_first(seed_run, qid):
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(reason=NEEDS_SECTIONS, strict=False)
-@pytest.mark.parametrize("section", ["anchor_paper", "research_prompt_finding", "related_concepts", "related_papers",
-                                     "next_inquiring_lines", "original_title"])
+@pytest.mark.parametrize("section", ["anchor_paper", "research_prompt_finding",
+                                     pytest.param("related_concepts", marks=pytest.mark.xfail(reason=RELATED_CONCEPTS,
+                                                                                              strict=False)),
+                                     "related_papers", "next_inquiring_lines", "original_title"])
 def test_section_questions_are_answered_from_their_section(seed_run, section):
     scores = [seed_run["scores"][q] for q in _ids("section", section)]
     assert all(s["lenient"] for s in scores), [s["id"] for s in scores if not s["lenient"]]
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(reason=NEEDS_SECTIONS, strict=False)
-@pytest.mark.parametrize("qid", ["s01", "s06", "s13"])
+@pytest.mark.parametrize("qid", ["s01", "s06", pytest.param("s13", marks=pytest.mark.xfail(reason=RELATED_CONCEPTS,
+                                                                                         strict=False))])
 def test_the_issues_section_examples(seed_run, qid):
     assert seed_run["scores"][qid]["strict"]
 
@@ -188,7 +194,8 @@ def test_follow_ups_never_repeat_a_quote(seed_run):
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(reason=NEEDS_SECTIONS + ": f03 follows the arXiv id question, f06 a related-concepts one",
+@pytest.mark.xfail(reason="'what else?' after a section question: f03 (after the arXiv id) finds nothing unshown "
+                          "above the bar, f06 (after a related concept) quotes the note's body, not the next concept",
                    strict=False)
 @pytest.mark.parametrize("pid", ["f03", "f06"])
 def test_section_follow_ups_add_the_next_entry(seed_run, pid):
