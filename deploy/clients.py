@@ -22,10 +22,9 @@ from dataclasses import dataclass
 
 import httpx
 
-# What every finished chat answer says: its opening line, an abstention, or (a question repeated
-# in the same conversation) that the notes hold nothing new beyond what was already quoted.
-ANSWERED = ("addresses this", "address this", "None of the notes address this",
-            "Nothing new in the notes beyond what was already quoted")
+# What the chat's answer opens with when it answered (or abstained, or had nothing new): the
+# composer's own phrases, plus the "N notes address this:" heading.
+ANSWERED_HEADINGS = ("addresses this", "address this")
 
 
 @dataclass
@@ -128,6 +127,7 @@ class GradioChat:
         notice, box): ok when the chat shows this session's turns, the last being this question
         with an answer or an abstention. A question refused by the rate limit leaves the chat as
         it was and says so in the notice: that is a 429, not a reply for someone else."""
+        from bot.query.compose import NOT_ADDRESSED, NOTHING_NEW, TOPIC_ONLY
         from bot.web.limits import TOO_MANY
         from bot.web.render import question_markdown
 
@@ -139,7 +139,8 @@ class GradioChat:
         self.turns += 1
         texts = [_text(m) for m in messages]
         wrong = len(messages) != 2 * self.turns or texts[-2] != question_markdown(question.strip())
-        ok = not wrong and any(marker in texts[-1] for marker in ANSWERED)
+        markers = ANSWERED_HEADINGS + (NOT_ADDRESSED, NOTHING_NEW, TOPIC_ONLY)
+        ok = not wrong and any(marker in texts[-1] for marker in markers)
         return 200, ok, wrong, "" if ok else (texts[-1][:200] if texts else "an empty chat")
 
     async def _read_until_done(self, event_id: str, timeout: float) -> dict | None:
