@@ -203,7 +203,9 @@ def test_the_chat_says_partial_while_the_build_runs_and_follows_it_to_the_end(he
         return page.locator(BOT).nth(before).inner_text()
 
     def panel_says(page, pattern: str, timeout_ms: int) -> None:
-        page.wait_for_function("([re]) => new RegExp(re).test(document.querySelector('#nb-status').innerText)",
+        # the panel's body may not be rendered yet right after the click (Gradio draws it lazily)
+        page.wait_for_function("([re]) => { const el = document.querySelector('#nb-status'); "
+                               "return !!el && new RegExp(re).test(el.innerText); }",
                                arg=[pattern], timeout=timeout_ms)
 
     try:
